@@ -1,0 +1,1 @@
+"""The ``aicarbon`` command line: parse, call the profiler, render. No measurement here."""

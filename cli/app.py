@@ -1,0 +1,169 @@
+"""``aicarbon`` commands."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from aicarbon import __version__
+
+app = typer.Typer(
+    name="aicarbon",
+    help="Measure the energy of a command (CPU via RAPL, GPU via NVML, RAM) and report it.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, status: int = 2) -> typer.Exit:
+    """Print one clear line on stderr; the caller raises the returned Exit."""
+    typer.echo(f"aicarbon: {message}", err=True)
+    return typer.Exit(status)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aicarbon {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """aicarbon: what did that run cost the planet?"""
+
+
+def _parse_sensors(value: Optional[str]) -> Optional[frozenset[str]]:
+    from aicarbon.sensors import SENSOR_NAMES
+
+    if value is None:
+        return None
+    names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
+    unknown = sorted(names - set(SENSOR_NAMES))
+    if unknown or not names:
+        raise fail(f"unknown sensor {', '.join(unknown) or repr(value)}; choose from {', '.join(SENSOR_NAMES)}")
+    return names
+
+
+def _check_writable(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise fail(f"cannot write --json {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise fail(f"cannot write --json {path}: it is a directory")
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+)
+def run(
+    command: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="The command to run and measure, e.g. python infer.py (use -- before a command whose options clash with aicarbon's)."),
+    ] = None,
+    module: Annotated[
+        Optional[str], typer.Option("-m", "--module", help="Run a Python module, as python -m MODULE.")
+    ] = None,
+    json_path: Annotated[
+        Optional[Path], typer.Option("--json", help="Write the run record (JSON, schema aicarbon.run/1) to this file.")
+    ] = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.01, max=60.0, help="Sampling period in seconds.")
+    ] = 0.1,
+    sensors: Annotated[
+        Optional[str], typer.Option("--sensors", help="Only use these sensors: a comma list of rapl, nvml, estimate.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report (use with --json).")] = False,
+) -> None:
+    """Run a command, measure the energy it used, and print a report on stderr.
+
+    Exits with the command's own exit status.
+    """
+    from aicarbon.measure import MeasureOptions, measure_command
+    from aicarbon.runner import CommandError, python_module_argv
+
+    args = list(command or [])
+    if module:
+        argv = python_module_argv(module, args)
+    elif args:
+        argv = args
+    else:
+        raise fail("no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE")
+    selected = _parse_sensors(sensors)
+    if json_path is not None:
+        _check_writable(json_path)
+
+    try:
+        record, exit_ = measure_command(argv, MeasureOptions(interval_s=interval, sensors=selected))
+    except CommandError as exc:
+        raise fail(str(exc), exc.status) from None
+    deliver(record, json_path, quiet)
+    raise typer.Exit(exit_.status)
+
+
+def deliver(record: "object", json_path: Optional[Path], quiet: bool) -> None:
+    """Save, then render. A failure in either never loses the measurement."""
+    from aicarbon.report.terminal import make_console, render
+    from aicarbon.run import Run
+
+    assert isinstance(record, Run)
+    saved: Optional[Path] = None
+    if json_path is not None:
+        try:
+            record.save(json_path)
+            saved = json_path
+        except OSError as exc:
+            saved = _rescue(record, f"could not write {json_path} ({exc.strerror})")
+    if quiet:
+        return
+    try:
+        render(record, make_console())
+    except Exception as exc:  # noqa: BLE001 - a reporting bug must not lose the run
+        where = saved or _rescue(record, "the report could not be rendered")
+        typer.echo(f"aicarbon: report failed ({exc!r}); the run record is at {where}", err=True)
+
+
+def _rescue(record: "object", why: str) -> Path:
+    from aicarbon.run import Run
+
+    assert isinstance(record, Run)
+    fd, name = tempfile.mkstemp(prefix="aicarbon-run-", suffix=".json")
+    with open(fd, "w", encoding="utf-8") as handle:
+        handle.write(record.to_json())
+    typer.echo(f"aicarbon: {why}; the run record was saved to {name} instead", err=True)
+    return Path(name)
+
+
+@app.command()
+def report(
+    path: Annotated[Path, typer.Argument(help="A run record written by aicarbon run --json.")],
+) -> None:
+    """Re-render a saved run record."""
+    from aicarbon.report.terminal import make_console, render
+    from aicarbon.run import RecordError, Run
+
+    try:
+        record = Run.load(path)
+    except FileNotFoundError:
+        raise fail(f"no such file: {path}") from None
+    except (RecordError, OSError) as exc:
+        raise fail(str(exc)) from None
+    render(record, make_console())
+
+
+def main() -> None:
+    app(prog_name="aicarbon")
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

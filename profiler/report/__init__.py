@@ -1,0 +1,1 @@
+"""Renderers: each takes a ``Run`` record and produces text. None measures anything."""

@@ -1,0 +1,139 @@
+"""The per-run report for a terminal (rich), falling back to plain text in CI logs.
+
+Reads well at 80 columns. On a terminal it uses colour and Unicode; elsewhere (a pipe, a CI
+log) rich emits no colour codes and the table is drawn in ASCII.
+"""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..run import DomainRecord, Run
+from ..runner import command_display
+from .sparkline import resample, sparkline
+from .units import energy_unit, fmt_duration, fmt_energy, fmt_percent, fmt_power
+
+SPARK_WIDTH = 48
+
+
+def make_console(file: object | None = None, *, force_plain: bool = False) -> Console:
+    """A stderr console that is plain (no colour, ASCII) unless it writes to a terminal."""
+    kwargs: dict[str, object] = {"stderr": file is None, "highlight": False, "soft_wrap": False}
+    if file is not None:
+        kwargs["file"] = file
+    if force_plain:
+        kwargs.update(force_terminal=False, no_color=True)
+    return Console(**kwargs)  # type: ignore[arg-type]
+
+
+def _how(domain: DomainRecord) -> str:
+    source = domain.source.split(" ", 1)[0]
+    if domain.method == "estimated":
+        return "estimated"
+    return f"measured ({source.upper() if source in ('rapl', 'nvml') else source})"
+
+
+def render(run: Run, console: Console) -> None:
+    plain = not console.is_terminal
+    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.domains]))
+    exit_text = f"exit {run.exit_status}"
+    if run.exit_signal:
+        exit_text += f" (killed by signal {run.exit_signal})"
+    console.print(
+        Text.assemble(
+            ("aicarbon", "bold"), f"  {_short(command_display(run.command), 40)}  ·  {exit_text}  ·  ",
+            (fmt_duration(run.duration_s), "bold"),
+        )
+    )
+
+    table = Table(
+        box=box.ASCII2 if plain else box.SIMPLE_HEAD,
+        show_edge=not plain,
+        pad_edge=False,
+        expand=False,
+        header_style="bold",
+    )
+    table.add_column("Domain")
+    table.add_column("Energy", justify="right")
+    table.add_column("Avg power", justify="right")
+    table.add_column("How")
+    table.add_column("Your command", justify="right")
+    duration = run.duration_s or 1.0
+    for d in run.domains:
+        energy = fmt_energy(d.energy_j, unit)
+        if d.estimated and d.low_j is not None and d.high_j is not None:
+            energy = f"≈{energy}" if not plain else f"~{energy}"
+        name = d.label + ("" if d.in_total else " *")
+        if d.failed:
+            name += " !"
+        table.add_row(
+            name, energy, fmt_power(d.energy_j / duration), _how(d),
+            fmt_energy(d.attributed_j, unit) if d.in_total else "",
+            style="dim" if not d.in_total else None,
+        )
+    if run.domains:
+        table.add_row(
+            Text("Total", style="bold"), Text(fmt_energy(run.machine_energy_j, unit), style="bold"),
+            fmt_power(run.average_power_w), run.method,
+            Text(fmt_energy(run.attributed_energy_j, unit), style="bold"),
+            end_section=True,
+        )
+    console.print(table)
+
+    totals = run.timeline.total_power_w({d.id for d in run.counted})
+    if totals:
+        line = sparkline(resample(totals, run.timeline.duration_s, SPARK_WIDTH), unicode=console.encoding.lower().startswith("utf") and not plain)
+        console.print(
+            f"Power  {line}  avg {fmt_power(run.average_power_w)} · peak {fmt_power(run.peak_power_w)}"
+        )
+    for line in _attribution_lines(run, unit):
+        console.print(line)
+    for line in _estimate_lines(run, unit):
+        console.print(line, style="dim" if not plain else None)
+    for d in run.domains:
+        if not d.in_total:
+            console.print(f"* {d.label}: shown for reference, not added to the total.")
+        if d.failed:
+            at = f" after {fmt_duration(d.failed_at_s)}" if d.failed_at_s is not None else ""
+            console.print(f"! {d.label} stopped answering{at}: {d.failed}; its energy stops there.")
+    for u in run.unavailable:
+        console.print(f"Unavailable: {u.sensor}: {u.reason}")
+        if u.fix:
+            console.print(f"  fix: {u.fix}")
+    for note in run.notes:
+        console.print(f"Note: {note}")
+    if not run.domains:
+        console.print("No sensor worked and the estimate was not selected: nothing was measured.")
+
+
+def _attribution_lines(run: Run, unit: str) -> list[str]:
+    if not run.counted:
+        return []
+    total = run.machine_energy_j
+    share = run.attributed_energy_j / total if total > 0 else 0.0
+    lines = [
+        f"Your command: {fmt_energy(run.attributed_energy_j, unit)} of {fmt_energy(total, unit)} "
+        f"({fmt_percent(share)}); CPU time {run.tree_cpu_s:.2f} s of "
+        f"{run.machine_busy_cpu_s:.2f} s busy."
+    ]
+    if run.shared_gpus:
+        lines.append(f"Shared GPUs (other processes used them too; all counted): {', '.join(run.shared_gpus)}")
+    return lines
+
+
+def _estimate_lines(run: Run, unit: str) -> list[str]:
+    lines = []
+    for d in run.domains:
+        if d.estimated:
+            band = ""
+            if d.low_j is not None and d.high_j is not None:
+                band = f"range {fmt_energy(d.low_j, unit)}–{fmt_energy(d.high_j, unit)}; "
+            lines.append(f"~ {d.label} is estimated, not measured: {band}model {d.model}")
+    return lines
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,51 @@
+"""Formatting of SI quantities for people: J/Wh/kWh, W, seconds."""
+
+from __future__ import annotations
+
+J_PER_WH = 3600.0
+
+
+def energy_unit(reference_j: float) -> str:
+    """One unit for a whole report, chosen from its largest figure: J below 0.1 Wh."""
+    if reference_j < 360.0:
+        return "J"
+    if reference_j < 3.6e6:
+        return "Wh"
+    return "kWh"
+
+
+def fmt_energy(energy_j: float, unit: str | None = None) -> str:
+    unit = unit or energy_unit(energy_j)
+    value = {"J": energy_j, "Wh": energy_j / J_PER_WH, "kWh": energy_j / J_PER_WH / 1000}[unit]
+    return f"{_num(value)} {unit}"
+
+
+def fmt_power(power_w: float) -> str:
+    if power_w >= 1000:
+        return f"{_num(power_w / 1000)} kW"
+    return f"{_num(power_w)} W"
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:.1f} s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
+
+
+def fmt_percent(share: float) -> str:
+    return f"{share * 100:.0f}%" if share >= 0.01 or share == 0 else "<1%"
+
+
+def _num(value: float) -> str:
+    """Three significant digits, without scientific notation for everyday magnitudes."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"

@@ -1,0 +1,90 @@
+"""Energy sources. Hardware and OS access lives here and only here.
+
+``open_sensors`` finds the sources that work on this machine: RAPL and NVML when they answer,
+and the estimate for whatever they leave uncovered (CPU without RAPL, RAM without a DRAM
+counter). Every source that does not work is returned as an ``Unavailable`` with its reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from .base import Domain, DomainKind, Method, Sensor, SensorUnavailableError, Unavailable
+
+SENSOR_NAMES = ("rapl", "nvml", "estimate")
+
+
+@dataclass
+class OpenSensors:
+    sensors: list[Sensor] = field(default_factory=list)
+    unavailable: list[Unavailable] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    gpu_names: list[str] = field(default_factory=list)
+    nvml: object | None = None  # the NVML sensor, for the GPU process list
+
+    @property
+    def domains(self) -> list[Domain]:
+        return [d for s in self.sensors for d in s.domains]
+
+    def close(self) -> None:
+        for sensor in self.sensors:
+            sensor.close()
+
+
+def open_sensors(
+    selected: frozenset[str] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    cpu_model: str,
+    n_cpu: int,
+    nvml_module: ModuleType | None = None,
+) -> OpenSensors:
+    """Start every selected sensor that works here; ``selected=None`` means all of them."""
+    from .estimate import EstimateSensor
+    from .nvml import NvmlSensor
+    from .rapl import RaplSensor, powercap_root
+
+    env = dict(os.environ if environ is None else environ)
+    chosen = set(SENSOR_NAMES if selected is None else selected)
+    opened = OpenSensors()
+    if "rapl" in chosen:
+        try:
+            rapl = RaplSensor(powercap_root(env))
+            opened.sensors.append(rapl)
+        except SensorUnavailableError as exc:
+            opened.unavailable.append(exc.unavailable)
+    if "nvml" in chosen:
+        try:
+            nvml = NvmlSensor(nvml_module, environ=env)
+        except SensorUnavailableError as exc:
+            opened.unavailable.append(exc.unavailable)
+        else:
+            opened.sensors.append(nvml)
+            opened.unavailable += nvml.unavailable
+            opened.notes += nvml.notes
+            opened.gpu_names = [f"{g.name} ({g.uuid})" for g in nvml.gpus]
+            opened.nvml = nvml
+    if "estimate" in chosen:
+        measured = {d.kind for d in opened.domains if d.method is Method.MEASURED}
+        include_cpu = DomainKind.CPU not in measured
+        include_ram = DomainKind.DRAM not in measured
+        if include_cpu or include_ram:
+            opened.sensors.append(
+                EstimateSensor(cpu_model, n_cpu, include_cpu=include_cpu, include_ram=include_ram)
+            )
+    return opened
+
+
+__all__ = [
+    "SENSOR_NAMES",
+    "Domain",
+    "DomainKind",
+    "Method",
+    "OpenSensors",
+    "Sensor",
+    "Unavailable",
+    "open_sensors",
+]

@@ -1,0 +1,263 @@
+"""GPU energy through NVML, with the ``pynvml`` module of NVIDIA's ``nvidia-ml-py``.
+
+Per GPU, the best counter it has:
+
+* ``nvmlDeviceGetTotalEnergyConsumption`` (millijoules since the driver loaded; Volta and
+  newer): read directly, the difference from the first reading is the run's energy.
+* otherwise ``nvmlDeviceGetPowerUsage`` (milliwatts), integrated with the trapezoidal rule
+  between readings, so the sensor still exposes a cumulative counter.
+
+Which GPUs: every GPU NVML enumerates, or, when ``CUDA_VISIBLE_DEVICES`` is set, the ones it
+names. NVML ignores that variable and numbers GPUs in PCI bus order, so:
+
+* a ``GPU-<uuid>`` entry (or a unique prefix of one) is matched against NVML's UUIDs: exact;
+* an integer entry is taken as an NVML (PCI bus order) index. CUDA numbers the same way when
+  ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, and also by default when all GPUs are the same model; on a
+  mixed machine with CUDA's default FASTEST_FIRST order, use UUIDs;
+* as CUDA does, parsing stops at the first entry that names no GPU; an empty value means none;
+* ``MIG-`` entries cannot be mapped to a parent GPU here and stop the list (noted in the report).
+
+Domains are named by NVML index (``gpu:0``), and each records the GPU's UUID and name. Vendor
+errors are translated here: nothing above this module imports ``pynvml``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .base import (
+    Domain,
+    DomainFailure,
+    DomainKind,
+    Method,
+    Reading,
+    SensorUnavailableError,
+    Unavailable,
+)
+
+INSTALL_FIX = "pip install nvidia-ml-py (NVIDIA's official bindings, which provide 'pynvml')"
+
+
+@dataclass
+class GpuInfo:
+    index: int
+    name: str
+    uuid: str
+
+
+@dataclass
+class _Gpu:
+    info: GpuInfo
+    handle: Any
+    domain: Domain
+    has_energy_counter: bool
+    first_mj: float = 0.0
+    last_power_w: float = 0.0
+    last_t_s: float = 0.0
+    total_j: float = 0.0
+    failed: bool = False
+
+
+def select_visible(value: str | None, uuids: list[str]) -> tuple[list[int], str | None]:
+    """NVML indices named by a ``CUDA_VISIBLE_DEVICES`` value, and a note when it stopped early.
+
+    ``uuids`` are NVML's UUIDs in NVML index order.
+    """
+    if value is None:
+        return list(range(len(uuids))), None
+    selected: list[int] = []
+    for raw in value.split(","):
+        token = raw.strip()
+        index: int | None = None
+        if token.lstrip("-").isdigit():
+            number = int(token)
+            index = number if 0 <= number < len(uuids) else None
+        elif token.startswith("GPU-"):
+            matches = [i for i, u in enumerate(uuids) if u.startswith(token)]
+            index = matches[0] if len(matches) == 1 else None
+        if index is None:
+            if token:
+                return selected, (
+                    f"CUDA_VISIBLE_DEVICES entry {token!r} names no GPU NVML can see; "
+                    "entries from there on are ignored, as CUDA ignores them"
+                )
+            return selected, None
+        if index not in selected:
+            selected.append(index)
+    return selected, None
+
+
+def _import_pynvml() -> ModuleType:
+    try:
+        module = importlib.import_module("pynvml")
+    except ImportError as exc:
+        raise SensorUnavailableError(
+            Unavailable("nvml", "the 'pynvml' module is not installed", INSTALL_FIX)
+        ) from exc
+    if not hasattr(module, "nvmlDeviceGetTotalEnergyConsumption") or not hasattr(
+        module, "NVMLError"
+    ):
+        raise SensorUnavailableError(
+            Unavailable(
+                "nvml",
+                f"the 'pynvml' module at {getattr(module, '__file__', '?')} is not NVIDIA's "
+                "nvidia-ml-py (an old or unofficial package shadows it)",
+                "pip uninstall pynvml && " + INSTALL_FIX,
+            )
+        )
+    return module
+
+
+class NvmlSensor:
+    """Cumulative joules for each visible NVIDIA GPU."""
+
+    name = "nvml"
+
+    def __init__(
+        self,
+        nvml: ModuleType | None = None,
+        environ: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._nvml = nvml if nvml is not None else _import_pynvml()
+        self._clock = clock
+        env = os.environ if environ is None else environ
+        self.unavailable: list[Unavailable] = []  # GPUs skipped at start, one line each
+        self.notes: list[str] = []
+        self._gpus: list[_Gpu] = []
+        self._init_library()
+        try:
+            self._discover(env.get("CUDA_VISIBLE_DEVICES"))
+        except SensorUnavailableError:
+            self.close()
+            raise
+
+    def _init_library(self) -> None:
+        nv = self._nvml
+        try:
+            nv.nvmlInit()
+        except nv.NVMLError as exc:
+            code = getattr(exc, "value", None)
+            if code == getattr(nv, "NVML_ERROR_LIBRARY_NOT_FOUND", object()):
+                reason = "no NVIDIA driver (libnvidia-ml.so.1 not found)"
+                fix = None
+            elif code == getattr(nv, "NVML_ERROR_DRIVER_NOT_LOADED", object()):
+                reason = "the NVIDIA driver is installed but not loaded"
+                fix = "load it ('sudo modprobe nvidia') or reboot after a driver update"
+            else:
+                reason, fix = f"NVML failed to start: {exc}", None
+            raise SensorUnavailableError(Unavailable(self.name, reason, fix)) from exc
+
+    def _discover(self, visible: str | None) -> None:
+        nv = self._nvml
+        count = nv.nvmlDeviceGetCount()
+        if count == 0:
+            raise SensorUnavailableError(Unavailable(self.name, "NVML sees no NVIDIA GPU"))
+        handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
+        uuids = [_text(nv.nvmlDeviceGetUUID(h)) for h in handles]
+        indices, note = select_visible(visible, uuids)
+        if note:
+            self.notes.append(note)
+        if not indices:
+            raise SensorUnavailableError(
+                Unavailable(
+                    self.name,
+                    f"CUDA_VISIBLE_DEVICES={visible!r} hides every GPU",
+                    "unset CUDA_VISIBLE_DEVICES or name the GPUs to measure",
+                )
+            )
+        now = self._clock()
+        for index in indices:
+            handle = handles[index]
+            info = GpuInfo(index, _text(nv.nvmlDeviceGetName(handle)), uuids[index])
+            gpu = self._start_gpu(info, handle, now)
+            if gpu is not None:
+                self._gpus.append(gpu)
+        if not self._gpus:
+            raise SensorUnavailableError(
+                Unavailable(self.name, "no visible GPU reports energy or power")
+            )
+
+    def _start_gpu(self, info: GpuInfo, handle: Any, now: float) -> _Gpu | None:
+        nv = self._nvml
+        label = f"GPU {info.index} {info.name}"
+        try:
+            first_mj = float(nv.nvmlDeviceGetTotalEnergyConsumption(handle))
+            source = f"nvml total energy counter ({info.uuid})"
+            domain = Domain(f"gpu:{info.index}", DomainKind.GPU, Method.MEASURED, source, label)
+            return _Gpu(info, handle, domain, True, first_mj=first_mj, last_t_s=now)
+        except nv.NVMLError as exc:
+            if getattr(exc, "value", None) != nv.NVML_ERROR_NOT_SUPPORTED:
+                self.unavailable.append(Unavailable(f"nvml gpu:{info.index}", f"{label}: {exc}"))
+                return None
+        try:
+            power_w = nv.nvmlDeviceGetPowerUsage(handle) / 1000.0
+        except nv.NVMLError as exc:
+            self.unavailable.append(
+                Unavailable(f"nvml gpu:{info.index}", f"{label} reports neither energy nor power: {exc}")
+            )
+            return None
+        source = f"nvml power draw, integrated ({info.uuid}; no energy counter before Volta)"
+        domain = Domain(f"gpu:{info.index}", DomainKind.GPU, Method.MEASURED, source, label)
+        return _Gpu(info, handle, domain, False, last_power_w=power_w, last_t_s=now)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @property
+    def domains(self) -> list[Domain]:
+        return [g.domain for g in self._gpus]
+
+    @property
+    def gpus(self) -> list[GpuInfo]:
+        return [g.info for g in self._gpus]
+
+    def read(self) -> Reading:
+        nv = self._nvml
+        now = self._clock()
+        failures: list[DomainFailure] = []
+        for gpu in self._gpus:
+            if gpu.failed:
+                continue
+            try:
+                if gpu.has_energy_counter:
+                    mj = float(nv.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+                    gpu.total_j = max(gpu.total_j, (mj - gpu.first_mj) / 1000.0)
+                else:
+                    power_w = nv.nvmlDeviceGetPowerUsage(gpu.handle) / 1000.0
+                    gpu.total_j += (gpu.last_power_w + power_w) / 2.0 * (now - gpu.last_t_s)
+                    gpu.last_power_w = power_w
+                    gpu.last_t_s = now
+            except nv.NVMLError as exc:
+                gpu.failed = True
+                failures.append(DomainFailure(gpu.domain.id, f"{gpu.domain.label}: {exc}"))
+        return Reading({g.domain.id: g.total_j for g in self._gpus}, failures)
+
+    def compute_pids(self) -> dict[str, set[int]]:
+        """PIDs holding a compute context, per GPU domain (NVML's running-process list)."""
+        nv = self._nvml
+        result: dict[str, set[int]] = {}
+        for gpu in self._gpus:
+            if gpu.failed:
+                continue
+            try:
+                processes = nv.nvmlDeviceGetComputeRunningProcesses(gpu.handle)
+            except nv.NVMLError:
+                continue
+            result[gpu.domain.id] = {int(p.pid) for p in processes}
+        return result
+
+    def close(self) -> None:
+        try:
+            self._nvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001 - shutting down a library that may be half started
+            pass
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
