@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import statistics
+
+import pytest
+from conftest import FakeClock
+
+from aicarbon.sensors.base import Method
+from aicarbon.sensors.cpu_load import CpuTimes
+from aicarbon.sensors.estimate import EstimateSensor, coefficient_table, cpu_coefficients
+
+
+@pytest.mark.parametrize(
+    ("model", "architecture", "match"),
+    [
+        ("AMD EPYC 7763 64-Core Processor", "EPYC 2nd Gen", "nearest"),
+        ("AMD EPYC 7R32", "EPYC 2nd Gen", "exact"),
+        ("AMD EPYC 7571", "EPYC 1st Gen", "exact"),
+        ("Intel(R) Xeon(R) Platinum 8175M CPU @ 2.50GHz", "Sky Lake", "exact"),
+        ("Intel(R) Xeon(R) Platinum 8259CL CPU @ 2.50GHz", "Cascade Lake", "exact"),
+        ("Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", "Broadwell", "exact"),
+        ("Intel(R) Core(TM) i7-8650U CPU @ 1.90GHz", "Coffee Lake", "exact"),
+    ],
+)
+def test_cpu_model_maps_to_ccf_architecture(model: str, architecture: str, match: str) -> None:
+    c = cpu_coefficients(model)
+    assert (c.architecture, c.match) == (architecture, match)
+
+
+def test_unknown_cpu_gets_the_median_of_the_table() -> None:
+    c = cpu_coefficients("Some Future RISC-V Core")
+    rows = coefficient_table()
+    assert c.match == "median"
+    assert c.min_w == pytest.approx(statistics.median(r.min_w for r in rows))
+    assert c.max_w == pytest.approx(statistics.median(r.max_w for r in rows))
+
+
+def test_epyc_2nd_gen_coefficients_match_ccf() -> None:
+    c = cpu_coefficients("AMD EPYC 7R32")
+    assert (round(c.min_w, 2), round(c.max_w, 2)) == (0.47, 1.69)
+
+
+class FakeProc:
+    def __init__(self) -> None:
+        self.busy_s = 0.0
+        self.in_use, self.total = 4_000_000_000, 24_000_000_000
+
+    def cpu(self) -> CpuTimes:
+        return CpuTimes(self.busy_s, 0.0)
+
+    def memory(self) -> tuple[int, int]:
+        return self.in_use, self.total
+
+
+def test_cpu_and_ram_energy_follow_the_documented_formulas(clock: FakeClock) -> None:
+    proc = FakeProc()
+    sensor = EstimateSensor("AMD EPYC 7R32", 2, cpu_times=proc.cpu, memory=proc.memory, clock=clock)
+    assert all(d.method is Method.ESTIMATED and d.model for d in sensor.domains)
+    # 10 s with one of two vCPUs fully busy: 10 s x 2 x min + 10 CPU-s x (max - min)
+    clock.advance(10.0)
+    proc.busy_s += 10.0
+    reading = sensor.read()
+    c = sensor.coefficients
+    expected_cpu = 10 * 2 * c.min_w + 10 * (c.max_w - c.min_w)
+    assert reading.energy_j["cpu:estimated"] == pytest.approx(expected_cpu)  # about 21.7 J
+    assert expected_cpu == pytest.approx(21.67, abs=0.01)
+    # RAM: 0.392 W/GB x 4 GB in use x 10 s = 15.68 J; band: half of it .. all 24 GB
+    assert reading.energy_j["dram:estimated"] == pytest.approx(15.68)
+    low, high = reading.bounds_j["dram:estimated"]
+    assert (low, high) == pytest.approx((7.84, 0.392 * 24 * 10))
+    cpu_low, cpu_high = reading.bounds_j["cpu:estimated"]
+    assert cpu_low <= expected_cpu < cpu_high
+
+
+def test_busy_time_beyond_capacity_is_clamped(clock: FakeClock) -> None:
+    proc = FakeProc()
+    sensor = EstimateSensor("AMD EPYC 7R32", 2, include_ram=False, cpu_times=proc.cpu, memory=proc.memory, clock=clock)
+    clock.advance(1.0)
+    proc.busy_s += 5.0  # tick rounding can report more than 2 CPU-s in 1 s on 2 CPUs
+    c = sensor.coefficients
+    assert sensor.read().energy_j["cpu:estimated"] == pytest.approx(2 * c.max_w)
+
+
+def test_only_requested_domains_are_estimated(clock: FakeClock) -> None:
+    proc = FakeProc()
+    sensor = EstimateSensor("x", 4, include_cpu=False, cpu_times=proc.cpu, memory=proc.memory, clock=clock)
+    assert [d.id for d in sensor.domains] == ["dram:estimated"]
