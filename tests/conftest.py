@@ -59,6 +59,7 @@ class FakeGpu:
     energy_mj: float | None = 1_000_000.0  # None: the energy counter is not supported
     power_mw: float = 100_000.0
     fail_after_reads: int | None = None  # GPU lost after this many energy/power reads
+    step_mj: float = 0.0  # the energy counter grows by this much at every read
     pids: Callable[[], list[int]] = field(default=list)
     reads: int = 0
 
@@ -97,6 +98,7 @@ def make_fake_pynvml(gpus: list[FakeGpu], init_error: int | None = None) -> type
         if handle.energy_mj is None:
             raise NVMLError(nv.NVML_ERROR_NOT_SUPPORTED)
         gpu_read(handle)
+        handle.energy_mj += handle.step_mj
         return int(handle.energy_mj)
 
     def power(handle: FakeGpu) -> int:

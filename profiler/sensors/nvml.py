@@ -235,7 +235,7 @@ class NvmlSensor:
                     gpu.last_t_s = now
             except nv.NVMLError as exc:
                 gpu.failed = True
-                failures.append(DomainFailure(gpu.domain.id, f"{gpu.domain.label}: {exc}"))
+                failures.append(DomainFailure(gpu.domain.id, str(exc)))
         return Reading({g.domain.id: g.total_j for g in self._gpus}, failures)
 
     def compute_pids(self) -> dict[str, set[int]]:
