@@ -22,8 +22,9 @@ def sparkline(values: list[float], *, unicode: bool = True) -> str:
     if not values:
         return ""
     chars = BLOCKS if unicode else ASCII
-    low, high = min(values), max(values)
-    if high - low <= 1e-9 * max(abs(high), 1.0):
-        return chars[len(chars) // 2] * len(values)
-    scale = (len(chars) - 1) / (high - low)
-    return "".join(chars[int(round((v - low) * scale))] for v in values)
+    # Scaled from zero, not from the minimum: a steady 2 W must not look like a cliff.
+    high = max(values)
+    if high <= 0:
+        return chars[0] * len(values)
+    scale = (len(chars) - 1) / high
+    return "".join(chars[int(round(max(v, 0.0) * scale))] for v in values)

@@ -16,7 +16,7 @@ from ..runner import command_display
 from .sparkline import resample, sparkline
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_percent, fmt_power
 
-SPARK_WIDTH = 48
+SPARK_WIDTH = 32
 
 
 def make_console(file: object | None = None, *, force_plain: bool = False) -> Console:
