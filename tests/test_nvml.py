@@ -119,3 +119,21 @@ def test_gpu_names_decode_bytes_from_older_bindings() -> None:
     sensor = NvmlSensor(make_fake_pynvml([FakeGpu(name="Tesla V100")]), environ={})
     assert sensor.gpus[0].name == "Tesla V100"
     assert sensor.domains[0].label == "GPU 0 Tesla V100"
+
+
+def test_shadowing_pynvml_is_refused_with_a_fix(tmp_path) -> None:
+    from aicarbon.sensors.nvml import official_pynvml_problem
+
+    official = tmp_path / "site" / "pynvml.py"
+    official.parent.mkdir()
+    official.write_text("")
+    assert official_pynvml_problem(str(official), str(official)) is None
+    other = tmp_path / "old" / "pynvml.py"
+    assert "shadows NVIDIA's nvidia-ml-py" in official_pynvml_problem(str(other), str(official))
+    assert "does not come from nvidia-ml-py" in official_pynvml_problem(str(other), None)
+
+
+def test_real_import_path_accepts_the_installed_nvidia_ml_py() -> None:
+    from aicarbon.sensors.nvml import _import_pynvml
+
+    assert _import_pynvml().__name__ == "pynvml"  # nvidia-ml-py is a dependency

@@ -28,6 +28,8 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -93,6 +95,22 @@ def select_visible(value: str | None, uuids: list[str]) -> tuple[list[int], str 
     return selected, None
 
 
+def official_pynvml_problem(module_file: str | None, official_file: str | None) -> str | None:
+    """Why an imported ``pynvml`` is not NVIDIA's, or None when it is.
+
+    ``official_file`` is where the ``nvidia-ml-py`` distribution installed ``pynvml.py``
+    (None when that distribution is not installed).
+    """
+    if official_file is None:
+        return f"the 'pynvml' module at {module_file} does not come from nvidia-ml-py"
+    if module_file is None or Path(module_file).resolve() != Path(official_file).resolve():
+        return (
+            f"the 'pynvml' module at {module_file} shadows NVIDIA's nvidia-ml-py "
+            f"({official_file}): an old or unofficial 'pynvml' package is installed"
+        )
+    return None
+
+
 def _import_pynvml() -> ModuleType:
     try:
         module = importlib.import_module("pynvml")
@@ -100,16 +118,14 @@ def _import_pynvml() -> ModuleType:
         raise SensorUnavailableError(
             Unavailable("nvml", "the 'pynvml' module is not installed", INSTALL_FIX)
         ) from exc
-    if not hasattr(module, "nvmlDeviceGetTotalEnergyConsumption") or not hasattr(
-        module, "NVMLError"
-    ):
+    try:
+        official: str | None = str(metadata.distribution("nvidia-ml-py").locate_file("pynvml.py"))
+    except metadata.PackageNotFoundError:
+        official = None
+    problem = official_pynvml_problem(getattr(module, "__file__", None), official)
+    if problem:
         raise SensorUnavailableError(
-            Unavailable(
-                "nvml",
-                f"the 'pynvml' module at {getattr(module, '__file__', '?')} is not NVIDIA's "
-                "nvidia-ml-py (an old or unofficial package shadows it)",
-                "pip uninstall pynvml && " + INSTALL_FIX,
-            )
+            Unavailable("nvml", problem, "pip uninstall pynvml && " + INSTALL_FIX)
         )
     return module
 
