@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from types import ModuleType
@@ -14,7 +14,7 @@ from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecor
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .sampler import Sampler
 from .sensors import OpenSensors, open_sensors
-from .sensors.cpu_load import logical_cpus, machine_cpu_times
+from .sensors.cpu_load import CpuTimes, Throttled, logical_cpus, machine_cpu_times
 from .sensors.host import cpu_model, host_info
 from .timeline import Timeline
 
@@ -37,20 +37,25 @@ def utc_now() -> str:
 
 def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOptions()) -> tuple[Run, ChildExit]:
     """Run ``argv`` to completion while measuring; raises ``CommandError`` if it cannot start."""
+    # One /proc/stat read per sample, shared by the estimate and attribution.
+    cpu_times = Throttled(machine_cpu_times, options.interval_s / 4)
     opened = open_sensors(
         options.sensors,
         environ=options.environ,
         cpu_model=cpu_model(),
         n_cpu=logical_cpus(),
         nvml_module=options.nvml_module,
+        cpu_times=cpu_times,
     )
     try:
-        return _measure(argv, options, opened)
+        return _measure(argv, options, opened, cpu_times)
     finally:
         opened.close()
 
 
-def _measure(argv: Sequence[str], options: MeasureOptions, opened: OpenSensors) -> tuple[Run, ChildExit]:
+def _measure(
+    argv: Sequence[str], options: MeasureOptions, opened: OpenSensors, cpu_times: Callable[[], CpuTimes]
+) -> tuple[Run, ChildExit]:
     if options.adopt_orphans:
         become_subreaper()
     tree = ProcessTree()
@@ -61,7 +66,7 @@ def _measure(argv: Sequence[str], options: MeasureOptions, opened: OpenSensors) 
         accumulator,
         options.interval_s,
         tree_cpu_s=tree.cpu_seconds,
-        machine_busy_s=lambda: machine_cpu_times().busy_s,
+        machine_busy_s=lambda: cpu_times().busy_s,
         tree_pids=lambda: tree.pids,
         gpu_pids=getattr(nvml, "compute_pids", None),
     )
@@ -153,6 +158,7 @@ def build_run(
         shared_gpus=sorted(sampler.shared_gpus),
         notes=list(opened.notes),
         tool_version=__version__,
+        sampler_cpu_s=sampler.cpu_s,
     )
 
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import os
 import resource
-from pathlib import Path
 
 import psutil
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-_PROC = Path("/proc")
+# Plain strings, not pathlib: this runs at every sample and must stay cheap.
+_PROC = "/proc"
 
 
 def _rusage_children_s() -> float:
@@ -35,7 +35,8 @@ def _rusage_children_s() -> float:
 
 def _stat_fields(pid: int) -> list[str] | None:
     try:
-        raw = (_PROC / str(pid) / "stat").read_bytes()
+        with open(f"{_PROC}/{pid}/stat", "rb") as handle:
+            raw = handle.read()
     except OSError:
         return None
     # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
@@ -51,7 +52,7 @@ class ProcessTree:
         self._baseline_s = _rusage_children_s()
         self._last_cpu_s = 0.0
         self._pids: set[int] = set()
-        self._linux = (_PROC / str(self._self) / "task").is_dir()
+        self._linux = os.path.isdir(f"{_PROC}/{self._self}/task")
 
     def set_main_pid(self, pid: int) -> None:
         self._main_pid = pid
@@ -64,9 +65,10 @@ class ProcessTree:
     def cpu_seconds(self) -> float:
         """Cumulative CPU seconds of the tree since this probe was created."""
         if self._linux:
-            self._reap_adopted_orphans()
+            own_children = self._children_of(self._self)
+            self._reap_adopted_orphans(own_children)
             reaped_s = _rusage_children_s() - self._baseline_s
-            live_s = self._walk_linux()
+            live_s = self._walk_linux(own_children)
         else:
             reaped_s = _rusage_children_s() - self._baseline_s
             live_s = self._walk_psutil()
@@ -75,22 +77,23 @@ class ProcessTree:
 
     def _children_of(self, pid: int) -> list[int]:
         found: list[int] = []
+        task_dir = f"{_PROC}/{pid}/task"
         try:
-            tasks = os.listdir(_PROC / str(pid) / "task")
+            tasks = os.listdir(task_dir)
         except OSError:
             return found
         for tid in tasks:
             try:
-                text = (_PROC / str(pid) / "task" / tid / "children").read_text()
+                with open(f"{task_dir}/{tid}/children", "rb") as handle:
+                    found += [int(c) for c in handle.read().split()]
             except OSError:
                 continue
-            found += [int(c) for c in text.split()]
         return found
 
-    def _walk_linux(self) -> float:
+    def _walk_linux(self, own_children: list[int]) -> float:
         total_ticks = 0
         pids: set[int] = set()
-        stack = self._children_of(self._self)
+        stack = list(own_children)
         while stack:
             pid = stack.pop()
             if pid in pids:
@@ -104,8 +107,8 @@ class ProcessTree:
         self._pids = pids
         return total_ticks / _TICKS_PER_S
 
-    def _reap_adopted_orphans(self) -> None:
-        for pid in self._children_of(self._self):
+    def _reap_adopted_orphans(self, own_children: list[int]) -> None:
+        for pid in own_children:
             if pid == self._main_pid:
                 continue
             fields = _stat_fields(pid)

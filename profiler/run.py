@@ -95,6 +95,7 @@ class Run:
     shared_gpus: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     tool_version: str = ""
+    sampler_cpu_s: float = 0.0  # CPU time of aicarbon's sampling thread: its own overhead
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -141,7 +142,11 @@ class Run:
                 "received_signal": self.received_signal,
             },
             "host": asdict(self.host),
-            "sampling": {"interval_s": self.interval_s, "samples": self.samples},
+            "sampling": {
+                "interval_s": self.interval_s,
+                "samples": self.samples,
+                "sampler_cpu_s": self.sampler_cpu_s,
+            },
             "energy": {
                 "machine_j": self.machine_energy_j,
                 "attributed_j": self.attributed_energy_j,
@@ -190,6 +195,7 @@ class Run:
                 shared_gpus=list(data["attribution"]["gpus_shared_with_other_processes"]),
                 notes=list(data["notes"]),
                 tool_version=data["tool"]["version"],
+                sampler_cpu_s=float(data["sampling"]["sampler_cpu_s"]),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"run record is incomplete or malformed: {exc!r}") from exc

@@ -49,6 +49,7 @@ class Sampler:
         self.failures: list[DomainFailure] = []
         self.shared_gpus: set[str] = set()  # GPUs the tree used alongside other processes
         self.start_t: float | None = None
+        self.cpu_s = 0.0  # CPU time spent by the sampling thread itself: aicarbon's overhead
 
     def sample(self) -> None:
         """Take one snapshot now (also used for the first and the last)."""
@@ -91,11 +92,13 @@ class Sampler:
 
     def _loop(self) -> None:
         assert self.start_t is not None
+        started_cpu = time.thread_time()
         tick = 1
         while not self._stop.wait(max(self.start_t + tick * self.interval_s - self._clock(), 0.0)):
             self.sample()
             # Skip ticks missed under load instead of bursting to catch up.
             tick = max(tick + 1, int((self._clock() - self.start_t) / self.interval_s) + 1)
+        self.cpu_s = time.thread_time() - started_cpu
 
     def stop(self) -> None:
         self._stop.set()

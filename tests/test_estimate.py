@@ -85,3 +85,15 @@ def test_only_requested_domains_are_estimated(clock: FakeClock) -> None:
     proc = FakeProc()
     sensor = EstimateSensor("x", 4, include_cpu=False, cpu_times=proc.cpu, memory=proc.memory, clock=clock)
     assert [d.id for d in sensor.domains] == ["dram:estimated"]
+
+
+def test_throttled_reader_reuses_a_recent_value(clock: FakeClock) -> None:
+    from aicarbon.sensors.cpu_load import Throttled
+
+    calls = []
+    reader = Throttled(lambda: calls.append(1) or len(calls), 1.0, clock=clock)
+    assert reader() == 1
+    clock.advance(0.5)
+    assert reader() == 1  # within the period: no new read
+    clock.advance(0.5)
+    assert reader() == 2

@@ -8,11 +8,12 @@ counter). Every source that does not work is returned as an ``Unavailable`` with
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 
 from .base import Domain, DomainKind, Method, Sensor, SensorUnavailableError, Unavailable
+from .cpu_load import CpuTimes, Throttled, machine_cpu_times, memory_in_use_bytes
 
 SENSOR_NAMES = ("rapl", "nvml", "estimate")
 
@@ -41,6 +42,7 @@ def open_sensors(
     cpu_model: str,
     n_cpu: int,
     nvml_module: ModuleType | None = None,
+    cpu_times: Callable[[], CpuTimes] = machine_cpu_times,
 ) -> OpenSensors:
     """Start every selected sensor that works here; ``selected=None`` means all of them."""
     from .estimate import EstimateSensor
@@ -73,7 +75,10 @@ def open_sensors(
         include_ram = DomainKind.DRAM not in measured
         if include_cpu or include_ram:
             opened.sensors.append(
-                EstimateSensor(cpu_model, n_cpu, include_cpu=include_cpu, include_ram=include_ram)
+                EstimateSensor(
+                    cpu_model, n_cpu, include_cpu=include_cpu, include_ram=include_ram,
+                    cpu_times=cpu_times, memory=Throttled(memory_in_use_bytes, 1.0),
+                )
             )
     return opened
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -31,3 +33,24 @@ def memory_in_use_bytes() -> tuple[int, int]:
     """(bytes in use = total - available, total bytes)."""
     vm = psutil.virtual_memory()
     return vm.total - vm.available, vm.total
+
+
+class Throttled:
+    """Calls ``read`` at most once per ``period_s`` and returns the last value in between.
+
+    One ``/proc/stat`` read per sample serves both the estimate and attribution; memory in
+    use changes slowly and is read about once a second."""
+
+    def __init__(self, read: Callable[[], object], period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._read = read
+        self._period_s = period_s
+        self._clock = clock
+        self._at = float("-inf")
+        self._value: object = None
+
+    def __call__(self):  # type: ignore[no-untyped-def]
+        now = self._clock()
+        if now - self._at >= self._period_s:
+            self._value = self._read()
+            self._at = now
+        return self._value
