@@ -45,13 +45,21 @@ def overhead(runs: int, seconds: float) -> None:
     sampling_cpu = wrapped_cpu - short_cpu  # the loop only: start-up and report cancel out
     print(f"sleep {seconds:g}, {runs} runs each, report rendered (to /dev/null), default 0.1 s interval")
     print(f"  wall   sleep alone            {base_wall:7.3f} s")
-    print(f"  wall   aicarbon run -- sleep  {wrapped_wall:7.3f} s   added {wrapped_wall - base_wall:+.3f} s  (target <= 0.3 s)")
-    print(f"  cpu    aicarbon, whole run    {own_cpu:7.3f} s   = {100 * own_cpu / wrapped_wall:.2f}% of wall (start-up included)")
-    print(f"  cpu    of which start-up + report (aicarbon run -- true) {short_cpu:.3f} s, wall {short_wall:.3f} s")
+    print(
+        f"  wall   aicarbon run -- sleep  {wrapped_wall:7.3f} s   added {wrapped_wall - base_wall:+.3f} s  (target <= 0.3 s)"
+    )
+    print(
+        f"  cpu    aicarbon, whole run    {own_cpu:7.3f} s   = {100 * own_cpu / wrapped_wall:.2f}% of wall (start-up included)"
+    )
+    print(
+        f"  cpu    of which start-up + report (aicarbon run -- true) {short_cpu:.3f} s, wall {short_wall:.3f} s"
+    )
     print(f"  cpu    sampling loop (difference of the two) {sampling_cpu:.3f} s; noisy, see below")
     sampler_cpu = sampler_thread_cpu(seconds)
-    print(f"  cpu    sampling thread, thread_time() in the record: {sampler_cpu:.4f} s "
-          f"= {100 * sampler_cpu / seconds:.2f}% of the run  (target <= 1%)")
+    print(
+        f"  cpu    sampling thread, thread_time() in the record: {sampler_cpu:.4f} s "
+        f"= {100 * sampler_cpu / seconds:.2f}% of the run  (target <= 1%)"
+    )
 
 
 def sampler_thread_cpu(seconds: float) -> float:
@@ -73,8 +81,10 @@ def codecarbon_overhead(seconds: float) -> None:
         f"t.start(); subprocess.run(['sleep', '{seconds}']); t.stop()\n"
     )
     wall, cpu = timed([sys.executable, "-c", code])
-    print(f"  codecarbon OfflineEmissionsTracker around sleep {seconds:g}: wall {wall:.3f} s "
-          f"(added {wall - seconds:+.3f} s), cpu {cpu:.3f} s, sampling once per second")
+    print(
+        f"  codecarbon OfflineEmissionsTracker around sleep {seconds:g}: wall {wall:.3f} s "
+        f"(added {wall - seconds:+.3f} s), cpu {cpu:.3f} s, sampling once per second"
+    )
 
 
 def day_memory() -> None:
@@ -103,13 +113,22 @@ def day_memory() -> None:
     for i in range(864_000):
         for key, watts in (("cpu:package-0", 120.0), ("dram:0", 20.0), ("gpu:0", 650.0), ("gpu:1", 80.0)):
             energy[key] += watts * 0.1
-        acc.add(Snapshot(i * 0.1, dict(energy), tree_cpu_s=i * 0.1, machine_busy_s=i * 0.2,
-                         gpus_in_use=frozenset({"gpu:0"})))
+        acc.add(
+            Snapshot(
+                i * 0.1,
+                dict(energy),
+                tree_cpu_s=i * 0.1,
+                machine_busy_s=i * 0.2,
+                gpus_in_use=frozenset({"gpu:0"}),
+            )
+        )
     took = time.perf_counter() - start
     print(f"24 h at 10 Hz (864,000 samples, 4 domains) fast-forwarded in {took:.1f} s:")
-    print(f"  RSS {before:.1f} MB before, {rss_mb():.1f} MB after (target < 100 MB); "
-          f"timeline {len(acc.timeline.buckets)} buckets of {acc.timeline.bucket_s:g} s; "
-          f"{1e6 * took / 864_000:.1f} us of accounting per sample")
+    print(
+        f"  RSS {before:.1f} MB before, {rss_mb():.1f} MB after (target < 100 MB); "
+        f"timeline {len(acc.timeline.buckets)} buckets of {acc.timeline.bucket_s:g} s; "
+        f"{1e6 * took / 864_000:.1f} us of accounting per sample"
+    )
 
 
 def main() -> None:

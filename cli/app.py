@@ -5,10 +5,9 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
-
 from aicarbon import __version__
 
 app = typer.Typer(
@@ -35,14 +34,14 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     version: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = None,
 ) -> None:
     """aicarbon: what did that run cost the planet?"""
 
 
-def _parse_sensors(value: Optional[str]) -> Optional[frozenset[str]]:
+def _parse_sensors(value: str | None) -> frozenset[str] | None:
     from aicarbon.sensors import SENSOR_NAMES
 
     if value is None:
@@ -50,7 +49,9 @@ def _parse_sensors(value: Optional[str]) -> Optional[frozenset[str]]:
     names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
     unknown = sorted(names - set(SENSOR_NAMES))
     if unknown or not names:
-        raise fail(f"unknown sensor {', '.join(unknown) or repr(value)}; choose from {', '.join(SENSOR_NAMES)}")
+        raise fail(
+            f"unknown sensor {', '.join(unknown) or repr(value)}; choose from {', '.join(SENSOR_NAMES)}"
+        )
     return names
 
 
@@ -67,20 +68,27 @@ def _check_writable(path: Path) -> None:
 )
 def run(
     command: Annotated[
-        Optional[list[str]],
-        typer.Argument(help="The command to run and measure, e.g. python infer.py (use -- before a command whose options clash with aicarbon's)."),
+        list[str] | None,
+        typer.Argument(
+            help=(
+                "The command to run and measure, e.g. python infer.py "
+                "(use -- before a command whose options clash with aicarbon's)."
+            )
+        ),
     ] = None,
     module: Annotated[
-        Optional[str], typer.Option("-m", "--module", help="Run a Python module, as python -m MODULE.")
+        str | None, typer.Option("-m", "--module", help="Run a Python module, as python -m MODULE.")
     ] = None,
     json_path: Annotated[
-        Optional[Path], typer.Option("--json", help="Write the run record (JSON, schema aicarbon.run/1) to this file.")
+        Path | None,
+        typer.Option("--json", help="Write the run record (JSON, schema aicarbon.run/1) to this file."),
     ] = None,
     interval: Annotated[
         float, typer.Option("--interval", min=0.01, max=60.0, help="Sampling period in seconds.")
     ] = 0.1,
     sensors: Annotated[
-        Optional[str], typer.Option("--sensors", help="Only use these sensors: a comma list of rapl, nvml, estimate.")
+        str | None,
+        typer.Option("--sensors", help="Only use these sensors: a comma list of rapl, nvml, estimate."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report (use with --json).")] = False,
 ) -> None:
@@ -110,13 +118,13 @@ def run(
     raise typer.Exit(exit_.status)
 
 
-def deliver(record: "object", json_path: Optional[Path], quiet: bool) -> None:
+def deliver(record: object, json_path: Path | None, quiet: bool) -> None:
     """Save, then render. A failure in either never loses the measurement."""
     from aicarbon.report.terminal import make_console, render
     from aicarbon.run import Run
 
     assert isinstance(record, Run)
-    saved: Optional[Path] = None
+    saved: Path | None = None
     if json_path is not None:
         try:
             record.save(json_path)
@@ -132,7 +140,7 @@ def deliver(record: "object", json_path: Optional[Path], quiet: bool) -> None:
         typer.echo(f"aicarbon: report failed ({exc!r}); the run record is at {where}", err=True)
 
 
-def _rescue(record: "object", why: str) -> Path:
+def _rescue(record: object, why: str) -> Path:
     from aicarbon.run import Run
 
     assert isinstance(record, Run)

@@ -45,8 +45,10 @@ def main() -> None:
         correct += int((predicted == y_test[i : i + batch]).sum())
         done += batch
     infer_s = time.perf_counter() - started
-    print(f"trained in {trained_s:.1f} s; classified {done} images in {infer_s:.1f} s "
-          f"({done / infer_s:,.0f}/s), accuracy {correct / done:.1%}")
+    print(
+        f"trained in {trained_s:.1f} s; classified {done} images in {infer_s:.1f} s "
+        f"({done / infer_s:,.0f}/s), accuracy {correct / done:.1%}"
+    )
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def _measure(
     if options.adopt_orphans:
         become_subreaper()
     tree = ProcessTree()
-    accumulator = Accumulator(opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s)
+    accumulator = Accumulator(
+        opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s
+    )
     nvml = opened.nvml
     sampler = Sampler(
         opened.sensors,
@@ -88,8 +90,15 @@ def _measure(
         end_utc = utc_now()
     host = host_info(opened.gpu_names)
     run = build_run(
-        list(argv), start_utc, end_utc, exit_, accumulator, sampler, opened,
-        HostRecord(**asdict(host)), options.interval_s,
+        list(argv),
+        start_utc,
+        end_utc,
+        exit_,
+        accumulator,
+        sampler,
+        opened,
+        HostRecord(**asdict(host)),
+        options.interval_s,
     )
     return run, exit_
 
@@ -135,7 +144,10 @@ def build_run(
         domains=ids,
         t_s=[round(b.start_s, 3) for b in buckets],
         duration_s=[round(b.duration_s, 3) for b in buckets],
-        power_w=[[_sig(b.energy_j.get(i, 0.0) / b.duration_s) if b.duration_s > 0 else 0.0 for i in ids] for b in buckets],
+        power_w=[
+            [_sig(b.energy_j.get(i, 0.0) / b.duration_s) if b.duration_s > 0 else 0.0 for i in ids]
+            for b in buckets
+        ],
         peak_power_w=[_sig(b.peak_power_w) for b in buckets],
     )
     return Run(

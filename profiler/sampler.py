@@ -62,7 +62,9 @@ class Sampler:
             except Exception as exc:  # noqa: BLE001 - a broken sensor must not lose the run
                 for domain in sensor.domains:
                     if domain.id not in {f.domain_id for f in self.failures}:
-                        self.failures.append(DomainFailure(domain.id, f"{sensor.name}: {exc}", now - self.start_t))
+                        self.failures.append(
+                            DomainFailure(domain.id, f"{sensor.name}: {exc}", now - self.start_t)
+                        )
                 continue
             self._energy.update(reading.energy_j)
             self._bounds.update(reading.bounds_j)
@@ -81,8 +83,14 @@ class Sampler:
                         self.shared_gpus.add(domain_id)
             self._gpus_in_use = frozenset(in_use)
         self.accumulator.add(
-            Snapshot(now, dict(self._energy), dict(self._bounds), tree_cpu,
-                     self._machine_busy_s(), self._gpus_in_use)
+            Snapshot(
+                now,
+                dict(self._energy),
+                dict(self._bounds),
+                tree_cpu,
+                self._machine_busy_s(),
+                self._gpus_in_use,
+            )
         )
 
     def start(self) -> None:

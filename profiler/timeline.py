@@ -54,7 +54,7 @@ class Timeline:
 
     def _halve(self) -> None:
         merged: list[Bucket] = []
-        for first, second in zip(self._done[0::2], self._done[1::2]):
+        for first, second in zip(self._done[0::2], self._done[1::2], strict=True):
             first.absorb(second)
             merged.append(first)
         self._done = merged

@@ -72,7 +72,12 @@ def make_fake_pynvml(gpus: list[FakeGpu], init_error: int | None = None) -> type
     nv.NVML_ERROR_DRIVER_NOT_LOADED = 9
     nv.NVML_ERROR_LIBRARY_NOT_FOUND = 12
     nv.NVML_ERROR_GPU_IS_LOST = 15
-    messages = {3: "Not Supported", 9: "Driver Not Loaded", 12: "NVML Shared Library Not Found", 15: "GPU is lost"}
+    messages = {
+        3: "Not Supported",
+        9: "Driver Not Loaded",
+        12: "NVML Shared Library Not Found",
+        15: "GPU is lost",
+    }
 
     class NVMLError(Exception):
         def __init__(self, value: int) -> None:

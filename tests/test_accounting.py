@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-
 from aicarbon.accounting import Accumulator, Snapshot
 from aicarbon.attribution import cpu_share
 from aicarbon.sensors.base import Domain, DomainKind, Method
@@ -21,12 +20,25 @@ def test_cpu_share_rules() -> None:
 
 def test_interval_by_interval_attribution_for_cpu_and_gpu() -> None:
     acc = Accumulator([CPU, GPU, PSYS], Timeline(1.0, 8), interval_s=1.0)
-    acc.add(Snapshot(0.0, {"cpu:package-0": 0, "gpu:0": 0, "platform:psys": 0}, tree_cpu_s=0, machine_busy_s=0))
+    acc.add(
+        Snapshot(0.0, {"cpu:package-0": 0, "gpu:0": 0, "platform:psys": 0}, tree_cpu_s=0, machine_busy_s=0)
+    )
     # interval 1: tree uses 1 of 4 busy CPU-s; GPU not used by the tree
-    acc.add(Snapshot(1.0, {"cpu:package-0": 40, "gpu:0": 100, "platform:psys": 60}, tree_cpu_s=1, machine_busy_s=4))
+    acc.add(
+        Snapshot(
+            1.0, {"cpu:package-0": 40, "gpu:0": 100, "platform:psys": 60}, tree_cpu_s=1, machine_busy_s=4
+        )
+    )
     # interval 2: tree uses all busy CPU time and holds a context on the GPU
-    acc.add(Snapshot(2.0, {"cpu:package-0": 60, "gpu:0": 400, "platform:psys": 90}, tree_cpu_s=3, machine_busy_s=6,
-                     gpus_in_use=frozenset({"gpu:0"})))
+    acc.add(
+        Snapshot(
+            2.0,
+            {"cpu:package-0": 60, "gpu:0": 400, "platform:psys": 90},
+            tree_cpu_s=3,
+            machine_busy_s=6,
+            gpus_in_use=frozenset({"gpu:0"}),
+        )
+    )
     assert acc.totals["cpu:package-0"].energy_j == 60
     assert acc.totals["cpu:package-0"].attributed_j == pytest.approx(40 * 0.25 + 20 * 1.0)
     assert acc.totals["gpu:0"].attributed_j == pytest.approx(300)

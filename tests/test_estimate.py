@@ -3,11 +3,10 @@ from __future__ import annotations
 import statistics
 
 import pytest
-from conftest import FakeClock
-
 from aicarbon.sensors.base import Method
 from aicarbon.sensors.cpu_load import CpuTimes
 from aicarbon.sensors.estimate import EstimateSensor, coefficient_table, cpu_coefficients
+from conftest import FakeClock
 
 
 @pytest.mark.parametrize(
@@ -74,7 +73,9 @@ def test_cpu_and_ram_energy_follow_the_documented_formulas(clock: FakeClock) -> 
 
 def test_busy_time_beyond_capacity_is_clamped(clock: FakeClock) -> None:
     proc = FakeProc()
-    sensor = EstimateSensor("AMD EPYC 7R32", 2, include_ram=False, cpu_times=proc.cpu, memory=proc.memory, clock=clock)
+    sensor = EstimateSensor(
+        "AMD EPYC 7R32", 2, include_ram=False, cpu_times=proc.cpu, memory=proc.memory, clock=clock
+    )
     clock.advance(1.0)
     proc.busy_s += 5.0  # tick rounding can report more than 2 CPU-s in 1 s on 2 CPUs
     c = sensor.coefficients

@@ -9,11 +9,10 @@ import sys
 
 import psutil
 import pytest
-from conftest import FakeGpu, make_fake_pynvml
-
 from aicarbon.measure import MeasureOptions, measure_command
 from aicarbon.report.terminal import make_console, render
 from aicarbon.run import SCHEMA, RecordError, Run
+from conftest import FakeGpu, make_fake_pynvml
 
 
 def descendants() -> list[int]:
@@ -26,8 +25,11 @@ def gpu_run() -> Run:
     used = FakeGpu(name="NVIDIA H100", uuid="GPU-used", step_mj=5_000, pids=descendants)
     lost = FakeGpu(name="NVIDIA H100", uuid="GPU-lost", step_mj=5_000, fail_after_reads=4)
     options = MeasureOptions(
-        interval_s=0.05, sensors=frozenset({"nvml", "estimate"}), environ={},
-        nvml_module=make_fake_pynvml([used, lost]), adopt_orphans=False,
+        interval_s=0.05,
+        sensors=frozenset({"nvml", "estimate"}),
+        environ={},
+        nvml_module=make_fake_pynvml([used, lost]),
+        adopt_orphans=False,
     )
     run, exit_ = measure_command([sys.executable, "-c", "import time; time.sleep(1.4)"], options)
     assert exit_.status == 0
@@ -52,8 +54,20 @@ def test_record_round_trips_through_json(gpu_run: Run, tmp_path) -> None:
     gpu_run.save(path)
     data = json.loads(path.read_text())
     assert data["schema"] == SCHEMA
-    assert set(data) >= {"command", "start_utc", "end_utc", "duration_s", "exit", "host", "sampling",
-                         "energy", "attribution", "unavailable", "timeline", "tool"}
+    assert set(data) >= {
+        "command",
+        "start_utc",
+        "end_utc",
+        "duration_s",
+        "exit",
+        "host",
+        "sampling",
+        "energy",
+        "attribution",
+        "unavailable",
+        "timeline",
+        "tool",
+    }
     assert data["start_utc"].endswith("Z") and "T" in data["start_utc"]
     assert Run.load(path) == gpu_run
     assert Run.from_dict(gpu_run.to_dict()).to_dict() == data
@@ -62,7 +76,7 @@ def test_record_round_trips_through_json(gpu_run: Run, tmp_path) -> None:
 def test_timeline_energy_agrees_with_domain_totals(gpu_run: Run) -> None:
     tl = gpu_run.timeline
     for i, domain_id in enumerate(tl.domains):
-        timeline_j = sum(row[i] * d for row, d in zip(tl.power_w, tl.duration_s))
+        timeline_j = sum(row[i] * d for row, d in zip(tl.power_w, tl.duration_s, strict=True))
         total = next(d.energy_j for d in gpu_run.domains if d.id == domain_id)
         assert timeline_j == pytest.approx(total, rel=0.01, abs=1e-3)
 
@@ -84,8 +98,16 @@ def test_plain_report_has_the_key_lines_and_no_escape_codes(gpu_run: Run) -> Non
     text = buffer.getvalue()
     assert "\x1b[" not in text
     assert all(len(line) <= 80 for line in text.splitlines()), text
-    for needle in ["GPU 0 NVIDIA H100", "measured (NVML)", "CPU", "estimated", "Total", "Power",
-                   "Your command:", "~ CPU is estimated, not measured: range",
-                   "GPU 1 NVIDIA H100 stopped answering after"]:
+    for needle in [
+        "GPU 0 NVIDIA H100",
+        "measured (NVML)",
+        "CPU",
+        "estimated",
+        "Total",
+        "Power",
+        "Your command:",
+        "~ CPU is estimated, not measured: range",
+        "GPU 1 NVIDIA H100 stopped answering after",
+    ]:
         assert needle in text, needle
     assert "rapl" not in text  # deselected sensors are not reported as unavailable

@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeClock, FakeGpu, make_fake_pynvml
-
 from aicarbon.sensors.base import SensorUnavailableError
 from aicarbon.sensors.nvml import NvmlSensor, select_visible
+from conftest import FakeClock, FakeGpu, make_fake_pynvml
 
 UUIDS = ["GPU-aaaa1111", "GPU-bbbb2222", "GPU-cccc3333"]
 
@@ -57,7 +56,10 @@ def test_gpu_lost_mid_run_is_marked_and_the_others_go_on() -> None:
 
 def test_cuda_visible_devices_by_index_and_by_uuid() -> None:
     nv = make_fake_pynvml(three_gpus())
-    assert [d.id for d in NvmlSensor(nv, environ={"CUDA_VISIBLE_DEVICES": "2,0"}).domains] == ["gpu:2", "gpu:0"]
+    assert [d.id for d in NvmlSensor(nv, environ={"CUDA_VISIBLE_DEVICES": "2,0"}).domains] == [
+        "gpu:2",
+        "gpu:0",
+    ]
     by_uuid = NvmlSensor(nv, environ={"CUDA_VISIBLE_DEVICES": "GPU-bbbb"}).domains
     assert [d.id for d in by_uuid] == ["gpu:1"] and "GPU-bbbb2222" in by_uuid[0].source
 

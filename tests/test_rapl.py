@@ -9,10 +9,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import PowercapTree
-
 from aicarbon.sensors.base import DomainKind, Method, SensorUnavailableError
 from aicarbon.sensors.rapl import RaplSensor, counter_delta, powercap_root
+from conftest import PowercapTree
 
 
 def two_socket_server(tree: PowercapTree) -> None:
@@ -169,7 +168,11 @@ def test_root_only_energy_file_makes_sensor_unavailable_with_safe_fix() -> None:
         energy.chmod(0o400 if preexec else 0o000)
         out = subprocess.run(
             [sys.executable, "-c", UNREADABLE_PROBE, str(tree.powercap)],
-            capture_output=True, text=True, preexec_fn=preexec, timeout=60, check=False,
+            capture_output=True,
+            text=True,
+            preexec_fn=preexec,
+            timeout=60,
+            check=False,
         )
         assert out.returncode == 0, out.stderr
         assert "REASON:" in out.stdout, out.stdout

@@ -18,14 +18,21 @@ AICARBON = [sys.executable, "-m", "aicarbon"]
 
 def aicarbon(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*AICARBON, *args], capture_output=True, text=True, timeout=120, check=False,
-        start_new_session=True, **kwargs,  # type: ignore[arg-type]
+        [*AICARBON, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        start_new_session=True,
+        **kwargs,  # type: ignore[arg-type]
     )
 
 
 @pytest.mark.parametrize("code", [0, 1, 7])
 def test_exit_status_is_the_childs(code: int, tmp_path: Path) -> None:
-    out = aicarbon("run", "--json", str(tmp_path / "r.json"), "--", sys.executable, "-c", f"raise SystemExit({code})")
+    out = aicarbon(
+        "run", "--json", str(tmp_path / "r.json"), "--", sys.executable, "-c", f"raise SystemExit({code})"
+    )
     assert out.returncode == code
     assert json.loads((tmp_path / "r.json").read_text())["exit"]["status"] == code
 
@@ -83,9 +90,22 @@ SIGNAL_CHILD = textwrap.dedent(
 def run_and_signal(tmp_path: Path, signum: int, mode: str) -> tuple[subprocess.Popen[str], str, Path]:
     ready, seen, record = tmp_path / "ready", tmp_path / "seen", tmp_path / "run.json"
     proc = subprocess.Popen(
-        [*AICARBON, "run", "--json", str(record), "--", sys.executable, "-c", SIGNAL_CHILD,
-         str(ready), str(seen), mode],
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            *AICARBON,
+            "run",
+            "--json",
+            str(record),
+            "--",
+            sys.executable,
+            "-c",
+            SIGNAL_CHILD,
+            str(ready),
+            str(seen),
+            mode,
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while not ready.exists():  # waiting for the child to start, not measuring time
@@ -147,7 +167,9 @@ TREE_CHILD = textwrap.dedent(
 
 def test_children_and_orphaned_grandchildren_count_for_attribution(tmp_path: Path) -> None:
     record = tmp_path / "run.json"
-    out = aicarbon("run", "-q", "--json", str(record), "--", sys.executable, "-c", TREE_CHILD, str(tmp_path / "done"))
+    out = aicarbon(
+        "run", "-q", "--json", str(record), "--", sys.executable, "-c", TREE_CHILD, str(tmp_path / "done")
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(record.read_text())
     # 0.4 s burnt by the child + 0.4 s by the orphan, plus interpreter start-ups
@@ -158,7 +180,10 @@ def test_children_and_orphaned_grandchildren_count_for_attribution(tmp_path: Pat
 def test_codecarbon_is_not_imported_for_a_plain_run() -> None:
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "aicarbon", "run", "-q", "--", "true"],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert out.returncode == 0
     assert "aicarbon.measure" in out.stderr  # importtime did list our modules
@@ -191,7 +216,10 @@ def test_report_on_a_file_that_is_not_a_record_is_one_line(tmp_path: Path) -> No
     out = aicarbon("report", str(bad))
     assert out.returncode == 2
     assert out.stderr.strip().startswith("aicarbon: not an aicarbon run record")
-    assert aicarbon("report", str(tmp_path / "none.json")).stderr.strip() == f"aicarbon: no such file: {tmp_path / 'none.json'}"
+    assert (
+        aicarbon("report", str(tmp_path / "none.json")).stderr.strip()
+        == f"aicarbon: no such file: {tmp_path / 'none.json'}"
+    )
 
 
 def test_sysfs_root_variable_reaches_the_rapl_sensor(tmp_path: Path) -> None:

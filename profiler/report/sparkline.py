@@ -14,7 +14,8 @@ def resample(values: list[float], weights: list[float], width: int) -> list[floa
     for i in range(width):
         lo, hi = i * len(values) // width, (i + 1) * len(values) // width
         w = sum(weights[lo:hi])
-        out.append(sum(v * x for v, x in zip(values[lo:hi], weights[lo:hi])) / w if w > 0 else 0.0)
+        weighted = sum(v * x for v, x in zip(values[lo:hi], weights[lo:hi], strict=True))
+        out.append(weighted / w if w > 0 else 0.0)
     return out
 
 

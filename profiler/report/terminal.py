@@ -44,7 +44,8 @@ def render(run: Run, console: Console) -> None:
         exit_text += f" (killed by signal {run.exit_signal})"
     console.print(
         Text.assemble(
-            ("aicarbon", "bold"), f"  {_short(command_display(run.command), 40)}  ·  {exit_text}  ·  ",
+            ("aicarbon", "bold"),
+            f"  {_short(command_display(run.command), 40)}  ·  {exit_text}  ·  ",
             (fmt_duration(run.duration_s), "bold"),
         )
     )
@@ -70,14 +71,19 @@ def render(run: Run, console: Console) -> None:
         if d.failed:
             name += " !"
         table.add_row(
-            name, energy, fmt_power(d.energy_j / duration), _how(d),
+            name,
+            energy,
+            fmt_power(d.energy_j / duration),
+            _how(d),
             fmt_energy(d.attributed_j, unit) if d.in_total else "",
             style="dim" if not d.in_total else None,
         )
     if run.domains:
         table.add_row(
-            Text("Total", style="bold"), Text(fmt_energy(run.machine_energy_j, unit), style="bold"),
-            fmt_power(run.average_power_w), run.method,
+            Text("Total", style="bold"),
+            Text(fmt_energy(run.machine_energy_j, unit), style="bold"),
+            fmt_power(run.average_power_w),
+            run.method,
             Text(fmt_energy(run.attributed_energy_j, unit), style="bold"),
             end_section=True,
         )
@@ -85,7 +91,10 @@ def render(run: Run, console: Console) -> None:
 
     totals = run.timeline.total_power_w({d.id for d in run.counted})
     if totals:
-        line = sparkline(resample(totals, run.timeline.duration_s, SPARK_WIDTH), unicode=console.encoding.lower().startswith("utf") and not plain)
+        line = sparkline(
+            resample(totals, run.timeline.duration_s, SPARK_WIDTH),
+            unicode=console.encoding.lower().startswith("utf") and not plain,
+        )
         console.print(
             f"Power  {line}  avg {fmt_power(run.average_power_w)} · peak {fmt_power(run.peak_power_w)}"
         )
@@ -120,7 +129,9 @@ def _attribution_lines(run: Run, unit: str) -> list[str]:
         f"{run.machine_busy_cpu_s:.2f} s busy."
     ]
     if run.shared_gpus:
-        lines.append(f"Shared GPUs (other processes used them too; all counted): {', '.join(run.shared_gpus)}")
+        lines.append(
+            f"Shared GPUs (other processes used them too; all counted): {', '.join(run.shared_gpus)}"
+        )
     return lines
 
 

@@ -76,8 +76,12 @@ def open_sensors(
         if include_cpu or include_ram:
             opened.sensors.append(
                 EstimateSensor(
-                    cpu_model, n_cpu, include_cpu=include_cpu, include_ram=include_ram,
-                    cpu_times=cpu_times, memory=Throttled(memory_in_use_bytes, 1.0),
+                    cpu_model,
+                    n_cpu,
+                    include_cpu=include_cpu,
+                    include_ram=include_ram,
+                    cpu_times=cpu_times,
+                    memory=Throttled(memory_in_use_bytes, 1.0),
                 )
             )
     return opened

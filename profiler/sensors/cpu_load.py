@@ -41,7 +41,9 @@ class Throttled:
     One ``/proc/stat`` read per sample serves both the estimate and attribution; memory in
     use changes slowly and is read about once a second."""
 
-    def __init__(self, read: Callable[[], object], period_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, read: Callable[[], object], period_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._read = read
         self._period_s = period_s
         self._clock = clock

@@ -109,14 +109,26 @@ class EstimateSensor:
                 f"CCF coefficients, {c.architecture}{how}"
             )
             self._domains.append(
-                Domain(self.CPU_ID, DomainKind.CPU, Method.ESTIMATED,
-                       f"utilisation model ({cpu_model})", "CPU", model=model)
+                Domain(
+                    self.CPU_ID,
+                    DomainKind.CPU,
+                    Method.ESTIMATED,
+                    f"utilisation model ({cpu_model})",
+                    "CPU",
+                    model=model,
+                )
             )
         if include_ram:
             model = f"{self.w_per_gb:.3f} W/GB x memory in use (CCF memory coefficient)"
             self._domains.append(
-                Domain(self.RAM_ID, DomainKind.DRAM, Method.ESTIMATED,
-                       "memory model (psutil)", "RAM", model=model)
+                Domain(
+                    self.RAM_ID,
+                    DomainKind.DRAM,
+                    Method.ESTIMATED,
+                    "memory model (psutil)",
+                    "RAM",
+                    model=model,
+                )
             )
         self._energy = {d.id: 0.0 for d in self._domains}
         self._bounds = {d.id: (0.0, 0.0) for d in self._domains}

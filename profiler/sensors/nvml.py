@@ -124,9 +124,7 @@ def _import_pynvml() -> ModuleType:
         official = None
     problem = official_pynvml_problem(getattr(module, "__file__", None), official)
     if problem:
-        raise SensorUnavailableError(
-            Unavailable("nvml", problem, "pip uninstall pynvml && " + INSTALL_FIX)
-        )
+        raise SensorUnavailableError(Unavailable("nvml", problem, "pip uninstall pynvml && " + INSTALL_FIX))
     return module
 
 
@@ -196,9 +194,7 @@ class NvmlSensor:
             if gpu is not None:
                 self._gpus.append(gpu)
         if not self._gpus:
-            raise SensorUnavailableError(
-                Unavailable(self.name, "no visible GPU reports energy or power")
-            )
+            raise SensorUnavailableError(Unavailable(self.name, "no visible GPU reports energy or power"))
 
     def _start_gpu(self, info: GpuInfo, handle: Any, now: float) -> _Gpu | None:
         nv = self._nvml

@@ -38,8 +38,7 @@ from .base import (
 
 SYSFS_ROOT_ENV = "AICARBON_SYSFS_ROOT"
 PERMISSION_FIX = (
-    "make energy_uj readable by a 'powercap' group, not by everyone (docs/sensors.md, "
-    "RAPL permissions)"
+    "make energy_uj readable by a 'powercap' group, not by everyone (docs/sensors.md, RAPL permissions)"
 )
 
 _TOP_ZONE = re.compile(r"^intel-rapl:(\d+)$")
@@ -108,8 +107,7 @@ class RaplSensor:
             tops = [p for p in entries if _MMIO_ZONE.match(p.name)]
         else:
             self.skipped += [
-                f"{p.name}: MMIO twin of the MSR package counter" for p in entries
-                if _MMIO_ZONE.match(p.name)
+                f"{p.name}: MMIO twin of the MSR package counter" for p in entries if _MMIO_ZONE.match(p.name)
             ]
         chosen: list[tuple[Path, str, str | None]] = []
         for top in tops:
@@ -153,9 +151,7 @@ class RaplSensor:
             )
         self.skipped += [f"{p}: permission denied" for p in denied]
         if not self._zones:
-            raise SensorUnavailableError(
-                Unavailable(self.name, f"no readable RAPL zone under {self.root}")
-            )
+            raise SensorUnavailableError(Unavailable(self.name, f"no readable RAPL zone under {self.root}"))
 
     def _domain_for(self, zone_dir: Path, name: str, parent: str | None) -> Domain | None:
         if name.startswith("package"):
@@ -169,8 +165,11 @@ class RaplSensor:
             return _zone_domain(DomainKind.DRAM, f"dram:{owner}", label, zone_dir, True)
         if name == "psys":
             return _zone_domain(
-                DomainKind.PLATFORM, "platform:psys", "Platform (psys, overlaps CPU+DRAM)",
-                zone_dir, False,
+                DomainKind.PLATFORM,
+                "platform:psys",
+                "Platform (psys, overlaps CPU+DRAM)",
+                zone_dir,
+                False,
             )
         return None
 
