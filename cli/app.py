@@ -5,10 +5,13 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from aicarbon import __version__
+
+if TYPE_CHECKING:
+    from aicarbon.impact import ImpactPlan
 
 app = typer.Typer(
     name="aicarbon",
@@ -91,6 +94,33 @@ def run(
         typer.Option("--sensors", help="Only use these sensors: a comma list of rapl, nvml, estimate."),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print no report (use with --json).")] = False,
+    country: Annotated[
+        str | None, typer.Option("--country", help="Grid of this country, ISO 3166 alpha-3 (FRA, USA...).")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option("--region", help="A region of the country (US state, Canadian or Chinese province...) or a cloud region."),
+    ] = None,
+    carbon_intensity: Annotated[
+        float | None, typer.Option("--carbon-intensity", help="Grid intensity in gCO2e/kWh (overrides --country).")
+    ] = None,
+    pue: Annotated[
+        float | None, typer.Option("--pue", help="Power usage effectiveness (default 1.0: no data centre).")
+    ] = None,
+    wue: Annotated[
+        float | None, typer.Option("--wue", help="On-site water usage effectiveness, L/kWh (default 0).")
+    ] = None,
+    water_intensity: Annotated[
+        float | None,
+        typer.Option("--water-intensity", help="Water used to generate the electricity, L/kWh (default 3.14)."),
+    ] = None,
+    units: Annotated[
+        float | None, typer.Option("--units", help="How many inferences (or other units) the run did.")
+    ] = None,
+    unit_name: Annotated[str, typer.Option("--unit-name", help="What a unit is called.")] = "inferences",
+    task: Annotated[
+        str | None, typer.Option("--task", help="Reference task to grade against (see 'aicarbon references').")
+    ] = None,
 ) -> None:
     """Run a command, measure the energy it used, and print a report on stderr.
 
@@ -109,13 +139,32 @@ def run(
     selected = _parse_sensors(sensors)
     if json_path is not None:
         _check_writable(json_path)
+    flags = {"country": country, "region": region, "carbon-intensity": carbon_intensity, "pue": pue,
+             "wue": wue, "water-intensity": water_intensity}
+    plan = _impact_plan(flags, units, task)  # everything checked before the command runs
 
     try:
         record, exit_ = measure_command(argv, MeasureOptions(interval_s=interval, sensors=selected))
     except CommandError as exc:
         raise fail(str(exc), exc.status) from None
+    try:
+        plan.apply(record, units, unit_name, task)
+    except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
+        typer.echo(f"aicarbon: could not compute emissions ({exc!r}); energy is reported alone", err=True)
     deliver(record, json_path, quiet)
     raise typer.Exit(exit_.status)
+
+
+def _impact_plan(flags: dict[str, object], units: float | None, task: str | None) -> ImpactPlan:
+    from aicarbon.grid import GridError
+    from aicarbon.impact import ImpactPlan
+    from aicarbon.references import ReferenceError
+    from aicarbon.settings import SettingsError
+
+    try:
+        return ImpactPlan.prepare(flags, units, task)
+    except (SettingsError, GridError, ReferenceError) as exc:
+        raise fail(str(exc)) from None
 
 
 def deliver(record: object, json_path: Path | None, quiet: bool) -> None:
@@ -166,6 +215,39 @@ def report(
     except (RecordError, OSError) as exc:
         raise fail(str(exc)) from None
     render(record, make_console())
+
+
+@app.command()
+def references() -> None:
+    """List the reference AI tasks that --task grades against, with their source."""
+    from aicarbon.references import BOUNDARY, STUDY, tasks
+
+    typer.echo(f"{'key':<22} {'task':<31} {'mean':>7} {'sd':>6}  kWh per 1,000 inferences")
+    for t in tasks():
+        typer.echo(f"{t.key:<22} {t.task:<31} {t.mean_kwh_per_1000:>7g} {t.std_kwh_per_1000:>6g}")
+    typer.echo(f"\nSource: {STUDY}.\nBoundary: {BOUNDARY}.")
+
+
+@app.command()
+def regions(
+    country: Annotated[str | None, typer.Argument(help="ISO3 country code; none lists countries.")] = None,
+) -> None:
+    """List the grid intensities aicarbon knows (from codecarbon's data)."""
+    from aicarbon import grid
+
+    try:
+        if country is None:
+            table = {code: grid.country(code) for code in grid.country_codes()}
+            typer.echo("Countries (--country); regions exist for " + ", ".join(grid.REGION_TABLES) + " and cloud (aicarbon regions cloud)")
+        elif country.lower() == "cloud":
+            table = grid.cloud_regions()
+        else:
+            grid.country(country)
+            table = grid.regions(country)
+    except grid.GridError as exc:
+        raise fail(str(exc)) from None
+    for key, value in sorted(table.items()):
+        typer.echo(f"{key:<28} {value.g_per_kwh:8.1f} g/kWh  {value.label}")
 
 
 def main() -> None:

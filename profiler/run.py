@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .impact import ImpactRecord
+from .references import ComparisonRecord
+
 SCHEMA = "aicarbon.run/1"
 
 
@@ -96,6 +99,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     tool_version: str = ""
     sampler_cpu_s: float = 0.0  # CPU time of aicarbon's sampling thread: its own overhead
+    impact: ImpactRecord | None = None  # emissions and water (None: not computed)
+    comparison: ComparisonRecord | None = None  # reference tasks and equivalents
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -164,6 +169,8 @@ class Run:
             "unavailable": [asdict(u) for u in self.unavailable],
             "notes": list(self.notes),
             "timeline": asdict(self.timeline),
+            "impact": asdict(self.impact) if self.impact else None,
+            "comparison": asdict(self.comparison) if self.comparison else None,
         }
 
     @classmethod
@@ -196,6 +203,8 @@ class Run:
                 notes=list(data["notes"]),
                 tool_version=data["tool"]["version"],
                 sampler_cpu_s=float(data["sampling"]["sampler_cpu_s"]),
+                impact=ImpactRecord.from_dict(data["impact"]) if data.get("impact") else None,
+                comparison=ComparisonRecord.from_dict(data["comparison"]) if data.get("comparison") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordError(f"run record is incomplete or malformed: {exc!r}") from exc

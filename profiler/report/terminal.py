@@ -13,6 +13,7 @@ from rich.text import Text
 
 from ..run import DomainRecord, Run
 from ..runner import command_display
+from .impact_text import comparison_lines, impact_lines
 from .sparkline import resample, sparkline
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_percent, fmt_power
 
@@ -21,7 +22,8 @@ SPARK_WIDTH = 32
 
 def make_console(file: object | None = None, *, force_plain: bool = False) -> Console:
     """A stderr console that is plain (no colour, ASCII) unless it writes to a terminal."""
-    kwargs: dict[str, object] = {"stderr": file is None, "highlight": False, "soft_wrap": False}
+    # markup=False: report text such as "[tool.aicarbon]" is printed as written.
+    kwargs: dict[str, object] = {"stderr": file is None, "highlight": False, "soft_wrap": False, "markup": False}
     if file is not None:
         kwargs["file"] = file
     if force_plain:
@@ -100,6 +102,12 @@ def render(run: Run, console: Console) -> None:
         )
     for line in _attribution_lines(run, unit):
         console.print(line)
+    if run.impact is not None:
+        for line in impact_lines(run.impact):
+            console.print(line)
+    if run.comparison is not None:
+        for line in comparison_lines(run.comparison, unit):
+            console.print(line)
     for line in _estimate_lines(run, unit):
         console.print(line, style="dim" if not plain else None)
     for d in run.domains:

@@ -49,3 +49,29 @@ def _num(value: float) -> str:
     if abs(value) >= 1:
         return f"{value:.2f}"
     return f"{value:.3g}"
+
+
+def fmt_mass_g(grams: float) -> str:
+    """CO2e mass: ng, µg, mg, g, kg or t."""
+    if grams < 1e-6:
+        return f"{_num(grams * 1e9)} ng"
+    if grams < 1e-3:
+        return f"{_num(grams * 1e6)} µg"
+    if grams < 1.0:
+        return f"{_num(grams * 1000)} mg"
+    if grams < 1000.0:
+        return f"{_num(grams)} g"
+    if grams < 1e6:
+        return f"{_num(grams / 1000)} kg"
+    return f"{_num(grams / 1e6)} t"
+
+
+def fmt_volume_l(litres: float) -> str:
+    return f"{_num(litres * 1000)} mL" if litres < 1.0 else f"{_num(litres)} L"
+
+
+def fmt_count(value: float) -> str:
+    """A count of everyday things: 0.0012, 0.35, 12, 1,200 (whole numbers without decimals)."""
+    if float(value).is_integer():
+        return f"{int(value):,}"
+    return _num(value)

@@ -1,0 +1,210 @@
+"""Grid carbon intensity from codecarbon's bundled data, read as files.
+
+codecarbon maintains per-country intensities (``global_energy_mix.json``, 213 countries, 2023),
+US states (EPA eGRID 2023, lbs/MWh), Canadian provinces (energy mix), Chinese provinces
+(MEE/NBS 2023), Nordic bidding zones (ENTSO-E) and cloud regions (``cloud/impact.csv``), plus a
+world average (IEA) in ``carbon_intensity_per_source.json``. Upgrading codecarbon updates them.
+The package is located with ``importlib.util.find_spec`` and never imported: importing it
+costs seconds and pulls pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import importlib.util
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+LBS_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000.0  # 1 lb = 453.59237 g; 1 MWh = 1000 kWh
+
+
+class GridError(ValueError):
+    """An unknown country or region, with a sentence naming the closest matches."""
+
+
+@dataclass(frozen=True)
+class GridIntensity:
+    g_per_kwh: float
+    label: str  # "France (FRA)", "United States / california", "world average"
+    source: str
+    year: int | None
+
+
+@cache
+def codecarbon_data_dir() -> Path:
+    spec = importlib.util.find_spec("codecarbon")
+    if spec is None or not spec.submodule_search_locations:
+        raise GridError(
+            "codecarbon's grid data is not installed (pip install codecarbon), "
+            "or set the intensity with --carbon-intensity"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+@cache
+def _json(relative: str) -> dict:
+    return json.loads((codecarbon_data_dir() / relative).read_text(encoding="utf-8"))
+
+
+def world_average() -> GridIntensity:
+    data = _json("private_infra/carbon_intensity_per_source.json")
+    return GridIntensity(
+        float(data["world_average"]), "world average", f"IEA via codecarbon ({data['world_average_source']})", None
+    )
+
+
+def _countries() -> dict[str, dict]:
+    return _json("private_infra/global_energy_mix.json")
+
+
+def country(iso3: str) -> GridIntensity:
+    code = iso3.strip().upper()
+    mix = _countries().get(code)
+    if mix is None or mix.get("carbon_intensity") is None:
+        raise GridError(f"unknown country {iso3!r}; {_suggest(code, _country_choices())}")
+    return GridIntensity(
+        float(mix["carbon_intensity"]),
+        f"{mix['country_name']} ({code})",
+        "Our World in Data / Ember energy mix via codecarbon (global_energy_mix.json)",
+        int(mix["year"]) if mix.get("year") else None,
+    )
+
+
+def country_codes() -> list[str]:
+    return [code for code, m in _countries().items() if m.get("carbon_intensity") is not None]
+
+
+def _country_choices() -> list[str]:
+    return [f"{code} ({m['country_name']})" for code, m in _countries().items()]
+
+
+def _suggest(value: str, choices: list[str]) -> str:
+    keys = {c.split(" (")[0].lower(): c for c in choices}
+    names = {c.split(" (")[-1].rstrip(")").lower(): c for c in choices if " (" in c}
+    close = difflib.get_close_matches(value.lower(), list(keys) + list(names), n=4, cutoff=0.5)
+    picks = list(dict.fromkeys(keys.get(c) or names[c] for c in close))
+    return "closest: " + ", ".join(picks) if picks else "see 'aicarbon regions' for the list"
+
+
+# -- regions ---------------------------------------------------------------------------------
+
+
+def _usa() -> dict[str, GridIntensity]:
+    data = _json("private_infra/2023/usa_emissions.json")
+    src = data.get("_source", {})
+    year = src.get("year")
+    return {
+        name: GridIntensity(
+            float(v["emissions"]) * LBS_PER_MWH_TO_G_PER_KWH,
+            f"United States / {name}",
+            f"{src.get('name', 'EPA eGRID')} via codecarbon",
+            year,
+        )
+        for name, v in data.items()
+        if not name.startswith("_") and name != "usa"
+    }
+
+
+def _canada() -> dict[str, GridIntensity]:
+    """Provinces carry an energy mix (percent); as codecarbon does, only fossil shares emit."""
+    mixes = _json("private_infra/2023/canada_energy_mix.json")
+    factors = _json("private_infra/carbon_intensity_per_source.json")
+    per_source = {"coal": factors["coal"], "petroleum": factors["petroleum"], "naturalGas": factors["natural_gas"]}
+    result = {}
+    for name, mix in mixes.items():
+        total = float(mix["total"])
+        g = sum(float(mix.get(k, 0.0)) / total * factor for k, factor in per_source.items())
+        result[name] = GridIntensity(g, f"Canada / {name}", "Canada energy mix 2023 via codecarbon", 2023)
+    return result
+
+
+def _by_code(relative: str, country_name: str) -> dict[str, GridIntensity]:
+    data = _json(relative)
+    meta = data.get("metadata", {})
+    result = {}
+    for code, v in data["data"].items():
+        value = GridIntensity(
+            float(v["emission_factor"]),
+            f"{country_name} / {v.get('description', code)}",
+            f"{meta.get('source', relative)} via codecarbon",
+            v.get("year"),
+        )
+        result[code.lower()] = value
+        for alias in v.get("names", []):
+            result[alias.lower()] = value
+    return result
+
+
+def _nordic(prefix: str, name: str) -> dict[str, GridIntensity]:
+    return {k: v for k, v in _by_code("private_infra/nordic_emissions.json", name).items() if k.startswith(prefix)}
+
+
+def _cloud() -> dict[str, GridIntensity]:
+    path = codecarbon_data_dir() / "cloud" / "impact.csv"
+    result = {}
+    with path.open(encoding="utf-8-sig") as handle:
+        for row in csv.DictReader(handle):
+            label = f"{row['providerName']} {row['region']} ({row['country_name']})"
+            value = GridIntensity(float(row["impact"]), label, f"{row['source']} via codecarbon", None)
+            result[row["region"].lower()] = value
+            result[f"{row['provider']}:{row['region']}".lower()] = value
+    return result
+
+
+def cloud_regions() -> dict[str, GridIntensity]:
+    return _cloud()
+
+
+REGION_TABLES = {
+    "USA": _usa,
+    "CAN": _canada,
+    "CHN": lambda: _by_code("private_infra/2023/china_provincial_emissions.json", "China"),
+    "SWE": lambda: _nordic("se", "Sweden"),
+    "NOR": lambda: _nordic("no", "Norway"),
+}
+
+
+def regions(iso3: str | None) -> dict[str, GridIntensity]:
+    """Regions the data has for a country; with ``iso3`` None, every region it has (the
+    countries' and the cloud regions)."""
+    if iso3 is None:
+        merged: dict[str, GridIntensity] = {}
+        for table in REGION_TABLES.values():
+            merged.update(table())
+        merged.update(_cloud())
+        return merged
+    table = REGION_TABLES.get(iso3.upper())
+    return table() if table else {}
+
+
+def region(iso3: str | None, name: str) -> GridIntensity:
+    """A region of a country, or a cloud region (``aws:us-east-1`` or ``us-east-1``)."""
+    key = name.strip().lower()
+    table = regions(iso3)
+    if key in table:
+        return table[key]
+    cloud = _cloud()
+    if key in cloud:
+        return cloud[key]
+    where = f"for {iso3.upper()}" if iso3 else "(in any country)"
+    if iso3 and not table:
+        raise GridError(
+            f"the data has no regions for {iso3.upper()} (it has regions for "
+            f"{', '.join(REGION_TABLES)} and cloud regions such as aws:us-east-1)"
+        )
+    close = difflib.get_close_matches(key, list(dict.fromkeys([*table, *cloud])), n=4, cutoff=0.5)
+    hint = "closest: " + ", ".join(close) if close else "see 'aicarbon regions' for the list"
+    raise GridError(f"unknown region {name!r} {where}; {hint}")
+
+
+def resolve(iso3: str | None, region_name: str | None) -> GridIntensity:
+    if region_name:
+        if iso3:
+            country(iso3)  # an unknown country is reported as such, not as a region problem
+        return region(iso3, region_name)
+    if iso3:
+        return country(iso3)
+    return world_average()
