@@ -99,10 +99,14 @@ def run(
     ] = None,
     region: Annotated[
         str | None,
-        typer.Option("--region", help="A region of the country (US state, Canadian or Chinese province...) or a cloud region."),
+        typer.Option(
+            "--region",
+            help="A region of the country (US state, Canadian or Chinese province...) or a cloud region.",
+        ),
     ] = None,
     carbon_intensity: Annotated[
-        float | None, typer.Option("--carbon-intensity", help="Grid intensity in gCO2e/kWh (overrides --country).")
+        float | None,
+        typer.Option("--carbon-intensity", help="Grid intensity in gCO2e/kWh (overrides --country)."),
     ] = None,
     pue: Annotated[
         float | None, typer.Option("--pue", help="Power usage effectiveness (default 1.0: no data centre).")
@@ -112,14 +116,17 @@ def run(
     ] = None,
     water_intensity: Annotated[
         float | None,
-        typer.Option("--water-intensity", help="Water used to generate the electricity, L/kWh (default 3.14)."),
+        typer.Option(
+            "--water-intensity", help="Water used to generate the electricity, L/kWh (default 3.14)."
+        ),
     ] = None,
     units: Annotated[
         float | None, typer.Option("--units", help="How many inferences (or other units) the run did.")
     ] = None,
     unit_name: Annotated[str, typer.Option("--unit-name", help="What a unit is called.")] = "inferences",
     task: Annotated[
-        str | None, typer.Option("--task", help="Reference task to grade against (see 'aicarbon references').")
+        str | None,
+        typer.Option("--task", help="Reference task to grade against (see 'aicarbon references')."),
     ] = None,
 ) -> None:
     """Run a command, measure the energy it used, and print a report on stderr.
@@ -139,8 +146,14 @@ def run(
     selected = _parse_sensors(sensors)
     if json_path is not None:
         _check_writable(json_path)
-    flags = {"country": country, "region": region, "carbon-intensity": carbon_intensity, "pue": pue,
-             "wue": wue, "water-intensity": water_intensity}
+    flags = {
+        "country": country,
+        "region": region,
+        "carbon-intensity": carbon_intensity,
+        "pue": pue,
+        "wue": wue,
+        "water-intensity": water_intensity,
+    }
     plan = _impact_plan(flags, units, task)  # everything checked before the command runs
 
     try:
@@ -238,7 +251,11 @@ def regions(
     try:
         if country is None:
             table = {code: grid.country(code) for code in grid.country_codes()}
-            typer.echo("Countries (--country); regions exist for " + ", ".join(grid.REGION_TABLES) + " and cloud (aicarbon regions cloud)")
+            typer.echo(
+                "Countries (--country); regions exist for "
+                + ", ".join(grid.REGION_TABLES)
+                + " and cloud (aicarbon regions cloud)"
+            )
         elif country.lower() == "cloud":
             table = grid.cloud_regions()
         else:

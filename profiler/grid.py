@@ -52,7 +52,10 @@ def _json(relative: str) -> dict:
 def world_average() -> GridIntensity:
     data = _json("private_infra/carbon_intensity_per_source.json")
     return GridIntensity(
-        float(data["world_average"]), "world average", f"IEA via codecarbon ({data['world_average_source']})", None
+        float(data["world_average"]),
+        "world average",
+        f"IEA via codecarbon ({data['world_average_source']})",
+        None,
     )
 
 
@@ -112,7 +115,11 @@ def _canada() -> dict[str, GridIntensity]:
     """Provinces carry an energy mix (percent); as codecarbon does, only fossil shares emit."""
     mixes = _json("private_infra/2023/canada_energy_mix.json")
     factors = _json("private_infra/carbon_intensity_per_source.json")
-    per_source = {"coal": factors["coal"], "petroleum": factors["petroleum"], "naturalGas": factors["natural_gas"]}
+    per_source = {
+        "coal": factors["coal"],
+        "petroleum": factors["petroleum"],
+        "naturalGas": factors["natural_gas"],
+    }
     result = {}
     for name, mix in mixes.items():
         total = float(mix["total"])
@@ -139,7 +146,9 @@ def _by_code(relative: str, country_name: str) -> dict[str, GridIntensity]:
 
 
 def _nordic(prefix: str, name: str) -> dict[str, GridIntensity]:
-    return {k: v for k, v in _by_code("private_infra/nordic_emissions.json", name).items() if k.startswith(prefix)}
+    return {
+        k: v for k, v in _by_code("private_infra/nordic_emissions.json", name).items() if k.startswith(prefix)
+    }
 
 
 def _cloud() -> dict[str, GridIntensity]:

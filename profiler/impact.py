@@ -90,11 +90,19 @@ def grid_for(settings: dict[str, Setting]) -> GridRecord:
     override = settings["carbon-intensity"]
     country, region = settings["country"], settings["region"]
     if override.value is not None:
-        return GridRecord(float(override.value), "your figure", f"set with {override.origin}", None, override.origin)
+        return GridRecord(
+            float(override.value), "your figure", f"set with {override.origin}", None, override.origin
+        )
     found = grid.resolve(country.value, region.value)
     origin = region.origin if region.value else country.origin
-    return GridRecord(found.g_per_kwh, found.label, found.source, found.year, origin,
-                      is_world_default=not country.value and not region.value)
+    return GridRecord(
+        found.g_per_kwh,
+        found.label,
+        found.source,
+        found.year,
+        origin,
+        is_world_default=not country.value and not region.value,
+    )
 
 
 def compute(
@@ -105,15 +113,21 @@ def compute(
     defaults = water_defaults()
     wue = settings["wue"]
     electricity = settings["water-intensity"]
-    electricity_l = float(electricity.value) if electricity.value is not None else defaults["electricity_water_intensity"]
-    electricity_origin = electricity.origin if electricity.value is not None else "default (Li et al. 2023, U.S. average)"
+    electricity_l = (
+        float(electricity.value) if electricity.value is not None else defaults["electricity_water_intensity"]
+    )
+    electricity_origin = (
+        electricity.origin if electricity.value is not None else "default (Li et al. 2023, U.S. average)"
+    )
     contrast = []
     for iso3 in CONTRAST_GRIDS:
         try:
             other = grid.country(iso3) if iso3 else grid.world_average()
         except grid.GridError:
             continue
-        contrast.append(ContrastRecord(other.label, other.g_per_kwh, emissions_g(energy_kwh, pue, other.g_per_kwh)))
+        contrast.append(
+            ContrastRecord(other.label, other.g_per_kwh, emissions_g(energy_kwh, pue, other.g_per_kwh))
+        )
     return ImpactRecord(
         energy_kwh=energy_kwh,
         attributed_kwh=attributed_kwh,
@@ -144,8 +158,12 @@ class ImpactPlan:
 
     @classmethod
     def prepare(
-        cls, flags: dict[str, Any], units: float | None, task_key: str | None,
-        environ: dict[str, str] | None = None, cwd: Any = None,
+        cls,
+        flags: dict[str, Any],
+        units: float | None,
+        task_key: str | None,
+        environ: dict[str, str] | None = None,
+        cwd: Any = None,
     ) -> ImpactPlan:
         from .references import ReferenceError, task
         from .settings import resolve

@@ -54,7 +54,10 @@ class ReferenceTask:
 def tasks() -> list[ReferenceTask]:
     return [
         ReferenceTask(
-            r["key"], r["task"], float(r["mean_kwh_per_1000"]), float(r["std_kwh_per_1000"]),
+            r["key"],
+            r["task"],
+            float(r["mean_kwh_per_1000"]),
+            float(r["std_kwh_per_1000"]),
             float(r["median_kwh_per_1000"]) if r["median_kwh_per_1000"] else None,
         )
         for r in read_csv("reference_tasks.csv")
@@ -73,7 +76,12 @@ def grade(kwh_per_1000: float, reference: ReferenceTask) -> tuple[str, float, fl
     mu, sigma = reference.lognormal()
     z = (math.log(kwh_per_1000) - mu) / sigma
     share_below = 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
-    return GRADES[bisect.bisect_right(GRADE_EDGES, z)], z, share_below
+    return grade_for_z(z), z, share_below
+
+
+def grade_for_z(z: float) -> str:
+    """A for z < -2.5 ... D for -0.5 <= z < 0.5 ... G for z >= 2.5."""
+    return GRADES[bisect.bisect_right(GRADE_EDGES, z)]
 
 
 @dataclass
@@ -147,23 +155,44 @@ def equivalents(energy_j: float, emissions_g: float) -> list[Equivalent]:
     image, text = by_key["image-generation"], by_key["text-generation"]
     return [
         Equivalent("smartphone_charges", "smartphone charges", kwh / phone, None, phone_src),
-        Equivalent("petrol_ml", "mL of petrol burned (same CO2)", emissions_g / petrol * 1000.0, None, petrol_src),
+        Equivalent(
+            "petrol_ml", "mL of petrol burned (same CO2)", emissions_g / petrol * 1000.0, None, petrol_src
+        ),
         Equivalent("web_searches", "web searches", wh / search, None, search_src),
-        Equivalent("chatbot_queries", "chatbot queries", wh / chat_high, wh / chat_low,
-                   f"{chat_high_src} (2.9 Wh) to {chat_low_src} (0.3 Wh)"),
-        Equivalent("image_generations", "image generations", kwh / (image.mean_kwh_per_1000 / 1000), None,
-                   f"{STUDY}, mean of {image.task}"),
-        Equivalent("text_generations", "text generations", kwh / (text.mean_kwh_per_1000 / 1000), None,
-                   f"{STUDY}, mean of {text.task}"),
+        Equivalent(
+            "chatbot_queries",
+            "chatbot queries",
+            wh / chat_high,
+            wh / chat_low,
+            f"{chat_high_src} (2.9 Wh) to {chat_low_src} (0.3 Wh)",
+        ),
+        Equivalent(
+            "image_generations",
+            "image generations",
+            kwh / (image.mean_kwh_per_1000 / 1000),
+            None,
+            f"{STUDY}, mean of {image.task}",
+        ),
+        Equivalent(
+            "text_generations",
+            "text generations",
+            kwh / (text.mean_kwh_per_1000 / 1000),
+            None,
+            f"{STUDY}, mean of {text.task}",
+        ),
     ]
 
 
 def compare(
-    energy_j: float, emissions_g: float, units: float | None = None,
-    unit_name: str = "inferences", task_key: str | None = None,
+    energy_j: float,
+    emissions_g: float,
+    units: float | None = None,
+    unit_name: str = "inferences",
+    task_key: str | None = None,
 ) -> ComparisonRecord:
-    record = ComparisonRecord(STUDY, BOUNDARY, energy_j, units, unit_name,
-                              equivalents=equivalents(energy_j, emissions_g))
+    record = ComparisonRecord(
+        STUDY, BOUNDARY, energy_j, units, unit_name, equivalents=equivalents(energy_j, emissions_g)
+    )
     if units is None:
         return record
     per_unit_j = energy_j / units
@@ -177,6 +206,14 @@ def compare(
     if task_key is not None and per_1000_kwh > 0:
         ref = task(task_key)
         letter, z, below = grade(per_1000_kwh, ref)
-        record.task = TaskComparison(ref.key, ref.task, ref.mean_kwh_per_1000, ref.std_kwh_per_1000,
-                                     per_1000_kwh / ref.mean_kwh_per_1000, z, below, letter)
+        record.task = TaskComparison(
+            ref.key,
+            ref.task,
+            ref.mean_kwh_per_1000,
+            ref.std_kwh_per_1000,
+            per_1000_kwh / ref.mean_kwh_per_1000,
+            z,
+            below,
+            letter,
+        )
     return record

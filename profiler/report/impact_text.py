@@ -16,8 +16,8 @@ def impact_lines(impact: ImpactRecord) -> list[str]:
     g = impact.grid
     year = f", {g.year}" if g.year else ""
     lines = [
-        f"CO2e   {fmt_mass_g(impact.emissions_g)} on {g.label} ({g.g_per_kwh:.0f} g/kWh{year}), "
-        f"PUE {impact.pue:.2f}",
+        f"CO2e   {fmt_mass_g(impact.emissions_g)} (energy x PUE {impact.pue:.2f} x {g.g_per_kwh:.0f} g/kWh)",
+        f"       grid: {g.label[:60]}{year}",
     ]
     if impact.attributed_kwh < impact.energy_kwh:
         lines.append(f"       your command's share: {fmt_mass_g(impact.attributed_emissions_g)}")
@@ -45,10 +45,11 @@ def _equivalent_lines(c: ComparisonRecord) -> list[str]:
     chat = eq["chatbot_queries"]
     return [
         "In everyday terms (this run's machine energy):",
-        f"  {fmt_count(eq['smartphone_charges'].value)} smartphone charges (0.022 kWh each, US EPA 2024)"
-        f" · {fmt_count(eq['petrol_ml'].value)} mL of petrol burned",
-        f"  {fmt_count(eq['web_searches'].value)} web searches (0.3 Wh) · "
-        f"{fmt_count(chat.value)} to {fmt_count(chat.high or chat.value)} chatbot queries (2.9 to 0.3 Wh)",
+        f"  {fmt_count(eq['smartphone_charges'].value)} smartphone charges (0.022 kWh each, US EPA 2024)",
+        f"  {fmt_count(eq['petrol_ml'].value)} mL of petrol burned for the same CO2",
+        f"  {fmt_count(eq['web_searches'].value)} web searches (0.3 Wh each, Google 2009)",
+        f"  {fmt_count(chat.value)} to {fmt_count(chat.high or chat.value)} chatbot queries "
+        "(2.9 to 0.3 Wh each: disputed)",
         f"  ≈ {fmt_count(eq['image_generations'].value)} image generations or "
         f"≈ {fmt_count(eq['text_generations'].value)} text generations",
         "  (study means of Power Hungry Processing: whole-node A100 figures, GPU+CPU+RAM)",

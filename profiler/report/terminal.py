@@ -23,7 +23,12 @@ SPARK_WIDTH = 32
 def make_console(file: object | None = None, *, force_plain: bool = False) -> Console:
     """A stderr console that is plain (no colour, ASCII) unless it writes to a terminal."""
     # markup=False: report text such as "[tool.aicarbon]" is printed as written.
-    kwargs: dict[str, object] = {"stderr": file is None, "highlight": False, "soft_wrap": False, "markup": False}
+    kwargs: dict[str, object] = {
+        "stderr": file is None,
+        "highlight": False,
+        "soft_wrap": False,
+        "markup": False,
+    }
     if file is not None:
         kwargs["file"] = file
     if force_plain:
