@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -137,6 +138,8 @@ def run(
     from aicarbon.runner import CommandError, python_module_argv
 
     args = list(command or [])
+    if args and args[0].startswith("-") and "--" not in sys.argv:
+        raise fail(f"no such option: {args[0]} (a command that starts with '-' goes after --)")
     if module:
         argv = python_module_argv(module, args)
     elif args:
@@ -182,7 +185,6 @@ def _impact_plan(flags: dict[str, object], units: float | None, task: str | None
 
 def deliver(record: object, json_path: Path | None, quiet: bool) -> None:
     """Save, then render. A failure in either never loses the measurement."""
-    from aicarbon.report.terminal import make_console, render
     from aicarbon.run import Run
 
     assert isinstance(record, Run)
@@ -196,6 +198,8 @@ def deliver(record: object, json_path: Path | None, quiet: bool) -> None:
     if quiet:
         return
     try:
+        from aicarbon.report.terminal import make_console, render
+
         render(record, make_console())
     except Exception as exc:  # noqa: BLE001 - a reporting bug must not lose the run
         where = saved or _rescue(record, "the report could not be rendered")
@@ -268,9 +272,21 @@ def regions(
 
 
 def main() -> None:
-    app(prog_name="aicarbon")
+    status: int = 0
+    try:
+        app(prog_name="aicarbon")
+    except SystemExit as exc:
+        if isinstance(exc.code, int):
+            status = exc.code
+        elif exc.code is not None:
+            print(exc.code, file=sys.stderr)
+            status = 1
+    # Everything is written and flushed by now: skip the interpreter's teardown (40-60 ms of
+    # module clean-up), part of the wall time aicarbon adds to every measured command.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
     main()
-    sys.exit(0)

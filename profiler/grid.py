@@ -11,7 +11,6 @@ costs seconds and pulls pandas.
 from __future__ import annotations
 
 import csv
-import difflib
 import importlib.util
 import json
 from dataclasses import dataclass
@@ -85,6 +84,8 @@ def _country_choices() -> list[str]:
 
 
 def _suggest(value: str, choices: list[str]) -> str:
+    import difflib
+
     keys = {c.split(" (")[0].lower(): c for c in choices}
     names = {c.split(" (")[-1].rstrip(")").lower(): c for c in choices if " (" in c}
     close = difflib.get_close_matches(value.lower(), list(keys) + list(names), n=4, cutoff=0.5)
@@ -204,6 +205,8 @@ def region(iso3: str | None, name: str) -> GridIntensity:
             f"the data has no regions for {iso3.upper()} (it has regions for "
             f"{', '.join(REGION_TABLES)} and cloud regions such as aws:us-east-1)"
         )
+    import difflib
+
     close = difflib.get_close_matches(key, list(dict.fromkeys([*table, *cloud])), n=4, cutoff=0.5)
     hint = "closest: " + ", ".join(close) if close else "see 'aicarbon regions' for the list"
     raise GridError(f"unknown region {name!r} {where}; {hint}")

@@ -236,3 +236,9 @@ def test_sysfs_root_variable_reaches_the_rapl_sensor(tmp_path: Path) -> None:
     assert domains["cpu:package-0"]["method"] == "measured"
     assert "cpu:estimated" not in domains  # RAPL covers the CPU
     assert domains["dram:estimated"]["method"] == "estimated"  # no dram zone: RAM estimated
+
+
+def test_unknown_option_is_a_usage_error_not_a_command() -> None:
+    out = aicarbon("run", "--jsn", "x.json", "true")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "aicarbon: no such option: --jsn (a command that starts with '-' goes after --)"
