@@ -138,7 +138,7 @@ def run(
     from aicarbon.runner import CommandError, python_module_argv
 
     args = list(command or [])
-    if args and args[0].startswith("-") and "--" not in sys.argv:
+    if not module and args and args[0].startswith("-") and "--" not in sys.argv:
         raise fail(f"no such option: {args[0]} (a command that starts with '-' goes after --)")
     if module:
         argv = python_module_argv(module, args)

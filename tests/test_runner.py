@@ -241,4 +241,6 @@ def test_sysfs_root_variable_reaches_the_rapl_sensor(tmp_path: Path) -> None:
 def test_unknown_option_is_a_usage_error_not_a_command() -> None:
     out = aicarbon("run", "--jsn", "x.json", "true")
     assert out.returncode == 2
-    assert out.stderr.strip() == "aicarbon: no such option: --jsn (a command that starts with '-' goes after --)"
+    assert (
+        out.stderr.strip() == "aicarbon: no such option: --jsn (a command that starts with '-' goes after --)"
+    )
