@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import ModuleType
 
@@ -88,7 +88,6 @@ def _measure(
         finally:
             sampler.stop()
         end_utc = utc_now()
-    host = host_info(opened.gpu_names)
     run = build_run(
         list(argv),
         start_utc,
@@ -97,7 +96,7 @@ def _measure(
         accumulator,
         sampler,
         opened,
-        HostRecord(**asdict(host)),
+        host_info(opened.gpu_names),
         options.interval_s,
     )
     return run, exit_

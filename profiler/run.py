@@ -14,6 +14,7 @@ from typing import Any
 
 from .impact import ImpactRecord
 from .references import ComparisonRecord
+from .sensors.host import HostInfo as HostRecord  # the record keeps the host facts as read
 
 SCHEMA = "aicarbon.run/1"
 
@@ -48,17 +49,6 @@ class UnavailableRecord:
     sensor: str
     reason: str
     fix: str | None = None
-
-
-@dataclass
-class HostRecord:
-    hostname: str
-    os: str
-    cpu_model: str
-    logical_cpus: int
-    ram_bytes: int
-    gpus: list[str] = field(default_factory=list)
-    virtualised: bool = False
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,3 +141,28 @@ class FakeClock:
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+# -- the command line, hermetic --------------------------------------------------------------
+
+AICARBON = [sys.executable, "-m", "aicarbon"]
+
+
+def run_aicarbon(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``aicarbon ARGS`` in a subprocess, in its own session (no terminal), with no AICARBON_*
+    variable or user config file of the developer's leaking in; ``env`` adds to that."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")}
+    base["AICARBON_CONFIG"] = "/nonexistent/aicarbon.toml"
+    return subprocess.run(
+        [*AICARBON, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        start_new_session=True,
+        cwd=cwd,
+        env={**base, **(env or {})},
+        input=input,
+    )

@@ -3,30 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-AICARBON = [sys.executable, "-m", "aicarbon"]
-
-
-def aicarbon(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")}
-    base["AICARBON_CONFIG"] = "/nonexistent/aicarbon.toml"  # no user config leaks into tests
-    return subprocess.run(
-        [*AICARBON, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-        env={**base, **(env or {})},
-    )
+from conftest import run_aicarbon as aicarbon
 
 
 @pytest.mark.parametrize(

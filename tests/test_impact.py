@@ -8,18 +8,11 @@ import pytest
 from aicarbon import grid
 from aicarbon.impact import ImpactPlan, compute, emissions_g, grid_for, water_litres
 from aicarbon.references import GRADE_EDGES, ReferenceError, compare, grade, grade_for_z, task, tasks
-from aicarbon.settings import Setting
+from aicarbon.settings import SPECS, Setting
 
 
 def settings(**values: object) -> dict[str, Setting]:
-    base = {
-        "country": None,
-        "region": None,
-        "carbon-intensity": None,
-        "pue": 1.0,
-        "wue": 0.0,
-        "water-intensity": None,
-    }
+    base = {key: spec.default for key, spec in SPECS.items()}
     base.update({k.replace("_", "-"): v for k, v in values.items()})
     return {k: Setting(v, "test") for k, v in base.items()}
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,20 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-AICARBON = [sys.executable, "-m", "aicarbon"]
-
-
-def aicarbon(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*AICARBON, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        start_new_session=True,
-        **kwargs,  # type: ignore[arg-type]
-    )
+from conftest import AICARBON
+from conftest import run_aicarbon as aicarbon
 
 
 @pytest.mark.parametrize("code", [0, 1, 7])
@@ -229,7 +216,7 @@ def test_sysfs_root_variable_reaches_the_rapl_sensor(tmp_path: Path) -> None:
     (zone / "energy_uj").write_text("1000\n")
     (zone / "max_energy_range_uj").write_text("262143328850\n")
     record = tmp_path / "run.json"
-    env = {**os.environ, "AICARBON_SYSFS_ROOT": str(tmp_path)}
+    env = {"AICARBON_SYSFS_ROOT": str(tmp_path)}
     out = aicarbon("run", "-q", "--sensors", "rapl,estimate", "--json", str(record), "--", "true", env=env)
     assert out.returncode == 0, out.stderr
     domains = {d["id"]: d for d in json.loads(record.read_text())["energy"]["domains"]}
