@@ -13,6 +13,7 @@ from aicarbon import __version__
 
 if TYPE_CHECKING:
     from aicarbon.impact import ImpactPlan
+    from aicarbon.run import Run
 
 app = typer.Typer(
     name="aicarbon",
@@ -183,11 +184,8 @@ def _impact_plan(flags: dict[str, object], units: float | None, task: str | None
         raise fail(str(exc)) from None
 
 
-def deliver(record: object, json_path: Path | None, quiet: bool) -> None:
+def deliver(record: Run, json_path: Path | None, quiet: bool) -> None:
     """Save, then render. A failure in either never loses the measurement."""
-    from aicarbon.run import Run
-
-    assert isinstance(record, Run)
     saved: Path | None = None
     if json_path is not None:
         try:
@@ -206,10 +204,7 @@ def deliver(record: object, json_path: Path | None, quiet: bool) -> None:
         typer.echo(f"aicarbon: report failed ({exc!r}); the run record is at {where}", err=True)
 
 
-def _rescue(record: object, why: str) -> Path:
-    from aicarbon.run import Run
-
-    assert isinstance(record, Run)
+def _rescue(record: Run, why: str) -> Path:
     fd, name = tempfile.mkstemp(prefix="aicarbon-run-", suffix=".json")
     with open(fd, "w", encoding="utf-8") as handle:
         handle.write(record.to_json())

@@ -231,3 +231,19 @@ def test_unknown_option_is_a_usage_error_not_a_command() -> None:
     assert (
         out.stderr.strip() == "aicarbon: no such option: --jsn (a command that starts with '-' goes after --)"
     )
+
+
+def test_record_is_rescued_when_its_directory_vanishes_during_the_run(tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    remove = f"import shutil; shutil.rmtree({str(out_dir)!r})"
+    out = aicarbon("run", "--json", str(out_dir / "run.json"), "--", sys.executable, "-c", remove)
+    assert out.returncode == 0  # the command's status, not a reporting failure
+    line = next(line for line in out.stderr.splitlines() if "the run record was saved to" in line)
+    rescued = Path(line.split("saved to ", 1)[1].split(" instead")[0])
+    try:
+        data = json.loads(rescued.read_text())
+        assert data["schema"] == "aicarbon.run/1" and data["exit"]["status"] == 0
+        assert "Total" in out.stderr  # and the report was still printed
+    finally:
+        rescued.unlink()
