@@ -12,6 +12,7 @@ used per kWh delivered.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import grid
@@ -163,7 +164,7 @@ class ImpactPlan:
         units: float | None,
         task_key: str | None,
         environ: dict[str, str] | None = None,
-        cwd: Any = None,
+        cwd: Path | None = None,
     ) -> ImpactPlan:
         from .references import ReferenceError, task
         from .settings import resolve

@@ -157,11 +157,10 @@ def _coerce(spec: Spec, raw: Any, where: str) -> Any:
         return _text(raw)
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return float(raw)
+    complaint = f"{spec.key} must be a number; got {raw!r} from {where}"
+    if not isinstance(raw, str):
+        raise SettingsError(complaint)
     try:
-        return spec.parse(raw) if isinstance(raw, str) else _fail()
+        return spec.parse(raw)
     except ValueError:
-        raise SettingsError(f"{spec.key} must be a number; got {raw!r} from {where}") from None
-
-
-def _fail() -> float:
-    raise ValueError
+        raise SettingsError(complaint) from None

@@ -82,3 +82,9 @@ def test_unknown_config_key_and_bad_toml_are_refused(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.aicarbon\n")
     with pytest.raises(SettingsError, match="not valid TOML"):
         resolve({}, environ={"AICARBON_CONFIG": str(tmp_path / "none")}, cwd=tmp_path)
+
+
+def test_a_toml_value_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.aicarbon]\npue = true\n")
+    with pytest.raises(SettingsError, match="pue must be a number; got True"):
+        resolve({}, environ={"AICARBON_CONFIG": str(tmp_path / "none")}, cwd=tmp_path)
