@@ -66,7 +66,7 @@ def country(iso3: str) -> GridIntensity:
     code = iso3.strip().upper()
     mix = _countries().get(code)
     if mix is None or mix.get("carbon_intensity") is None:
-        raise GridError(f"unknown country {iso3!r}; {_suggest(code, _country_choices())}")
+        raise GridError(f"unknown country {iso3!r}; {_closest(code, _country_candidates())}")
     return GridIntensity(
         float(mix["carbon_intensity"]),
         f"{mix['country_name']} ({code})",
@@ -79,17 +79,20 @@ def country_codes() -> list[str]:
     return [code for code, m in _countries().items() if m.get("carbon_intensity") is not None]
 
 
-def _country_choices() -> list[str]:
-    return [f"{code} ({m['country_name']})" for code, m in _countries().items()]
+def _country_candidates() -> dict[str, str]:
+    """ISO codes and country names, each pointing to "CODE (Name)"."""
+    shown = {code: f"{code} ({m['country_name']})" for code, m in _countries().items()}
+    by_name = {m["country_name"].lower(): shown[code] for code, m in _countries().items()}
+    return {**{code.lower(): text for code, text in shown.items()}, **by_name}
 
 
-def _suggest(value: str, choices: list[str]) -> str:
+def _closest(value: str, candidates: dict[str, str]) -> str:
+    """A hint naming up to four candidates close to ``value``; ``candidates`` maps what to
+    match (lower case) to what to show."""
     import difflib
 
-    keys = {c.split(" (")[0].lower(): c for c in choices}
-    names = {c.split(" (")[-1].rstrip(")").lower(): c for c in choices if " (" in c}
-    close = difflib.get_close_matches(value.lower(), list(keys) + list(names), n=4, cutoff=0.5)
-    picks = list(dict.fromkeys(keys.get(c) or names[c] for c in close))
+    close = difflib.get_close_matches(value.lower(), list(candidates), n=4, cutoff=0.5)
+    picks = list(dict.fromkeys(candidates[c] for c in close))
     return "closest: " + ", ".join(picks) if picks else "see 'aicarbon regions' for the list"
 
 
@@ -191,7 +194,7 @@ def regions(iso3: str | None) -> dict[str, GridIntensity]:
 
 
 def region(iso3: str | None, name: str) -> GridIntensity:
-    """A region of a country, or a cloud region (``aws:us-east-1`` or ``us-east-1``)."""
+    """A region of a country, or a cloud region (``gcp:europe-west1`` or ``europe-west1``)."""
     key = name.strip().lower()
     table = regions(iso3)
     if key in table:
@@ -203,12 +206,9 @@ def region(iso3: str | None, name: str) -> GridIntensity:
     if iso3 and not table:
         raise GridError(
             f"the data has no regions for {iso3.upper()} (it has regions for "
-            f"{', '.join(REGION_TABLES)} and cloud regions such as aws:us-east-1)"
+            f"{', '.join(REGION_TABLES)} and cloud regions such as gcp:europe-west1)"
         )
-    import difflib
-
-    close = difflib.get_close_matches(key, list(dict.fromkeys([*table, *cloud])), n=4, cutoff=0.5)
-    hint = "closest: " + ", ".join(close) if close else "see 'aicarbon regions' for the list"
+    hint = _closest(key, {k: k for k in [*table, *cloud]})
     raise GridError(f"unknown region {name!r} {where}; {hint}")
 
 
