@@ -158,28 +158,30 @@ def run(
         "wue": wue,
         "water-intensity": water_intensity,
     }
-    plan = _impact_plan(flags, units, task)  # everything checked before the command runs
+    plan = _impact_plan(flags, units, task, unit_name)  # everything checked before the command runs
 
     try:
         record, exit_ = measure_command(argv, MeasureOptions(interval_s=interval, sensors=selected))
     except CommandError as exc:
         raise fail(str(exc), exc.status) from None
     try:
-        plan.apply(record, units, unit_name, task)
+        plan.apply(record)
     except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
         typer.echo(f"aicarbon: could not compute emissions ({exc!r}); energy is reported alone", err=True)
     deliver(record, json_path, quiet)
     raise typer.Exit(exit_.status)
 
 
-def _impact_plan(flags: dict[str, object], units: float | None, task: str | None) -> ImpactPlan:
+def _impact_plan(
+    flags: dict[str, object], units: float | None, task: str | None, unit_name: str
+) -> ImpactPlan:
     from aicarbon.grid import GridError
     from aicarbon.impact import ImpactPlan
     from aicarbon.references import ReferenceError
     from aicarbon.settings import SettingsError
 
     try:
-        return ImpactPlan.prepare(flags, units, task)
+        return ImpactPlan.prepare(flags, units, task, unit_name)
     except (SettingsError, GridError, ReferenceError) as exc:
         raise fail(str(exc)) from None
 

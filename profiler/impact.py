@@ -156,6 +156,9 @@ class ImpactPlan:
 
     settings: dict[str, Setting]
     grid: GridRecord
+    units: float | None = None
+    unit_name: str = "inferences"
+    task_key: str | None = None
 
     @classmethod
     def prepare(
@@ -163,6 +166,7 @@ class ImpactPlan:
         flags: dict[str, Any],
         units: float | None,
         task_key: str | None,
+        unit_name: str = "inferences",
         environ: dict[str, str] | None = None,
         cwd: Path | None = None,
     ) -> ImpactPlan:
@@ -176,10 +180,13 @@ class ImpactPlan:
             if units is None:
                 raise ReferenceError("--task needs --units: how many inferences the run did")
         settings = resolve(flags, environ=environ, cwd=cwd)
-        return cls(settings, grid_for(settings))
+        return cls(settings, grid_for(settings), units, unit_name, task_key)
 
-    def apply(self, run: Any, units: float | None, unit_name: str, task_key: str | None) -> None:
+    def apply(self, run: Any) -> None:
+        """Add the impact and comparison sections to a measured run."""
         from .references import compare
 
         run.impact = compute(run.machine_energy_j, run.attributed_energy_j, self.settings, self.grid)
-        run.comparison = compare(run.machine_energy_j, run.impact.emissions_g, units, unit_name, task_key)
+        run.comparison = compare(
+            run.machine_energy_j, run.impact.emissions_g, self.units, self.unit_name, self.task_key
+        )
