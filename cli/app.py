@@ -1,19 +1,23 @@
-"""``aicarbon`` commands."""
+"""``aicarbon`` commands: parse, call the engine, render."""
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from aicarbon import __version__
+from aicarbon.cli.deliver import deliver, say
 
 if TYPE_CHECKING:
     from aicarbon.impact import ImpactPlan
-    from aicarbon.run import Run
+
+# Click's exception classes, found through typer's public ones: typer 0.28 vendors click as a
+# private module, older versions use click itself.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 app = typer.Typer(
     name="aicarbon",
@@ -24,9 +28,17 @@ app = typer.Typer(
 )
 
 
+@dataclass(frozen=True)
+class CliState:
+    """What the entry point learnt before the command line was parsed."""
+
+    closed_fds: frozenset[int] = frozenset()  # standard streams closed when aicarbon started
+
+
 def fail(message: str, status: int = 2) -> typer.Exit:
-    """Print one clear line on stderr; the caller raises the returned Exit."""
-    typer.echo(f"aicarbon: {message}", err=True)
+    """Print one clear line on stderr (escaped: it may quote user input); the caller raises
+    the returned Exit."""
+    say(message)
     return typer.Exit(status)
 
 
@@ -60,36 +72,36 @@ def _parse_sensors(value: str | None) -> frozenset[str] | None:
     return names
 
 
-def _check_writable(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise fail(f"cannot write --json {path}: directory {parent} does not exist")
-    if path.is_dir():
-        raise fail(f"cannot write --json {path}: it is a directory")
-
-
-@app.command(
-    context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
-)
+@app.command(context_settings={"allow_interspersed_args": False})
 def run(
+    ctx: typer.Context,
     command: Annotated[
         list[str] | None,
         typer.Argument(
             help=(
                 "The command to run and measure, e.g. python infer.py "
-                "(use -- before a command whose options clash with aicarbon's)."
+                "(use -- before a command that starts with '-')."
             )
         ),
     ] = None,
     module: Annotated[
-        str | None, typer.Option("-m", "--module", help="Run a Python module, as python -m MODULE.")
+        str | None,
+        typer.Option(
+            "-m", "--module", help="Run a Python module, as python -m MODULE (what follows goes to it)."
+        ),
     ] = None,
     json_path: Annotated[
         Path | None,
-        typer.Option("--json", help="Write the run record (JSON, schema aicarbon.run/1) to this file."),
+        typer.Option(
+            "--json",
+            help=(
+                "Write the run record (JSON, schema aicarbon.run/1) to this file; "
+                "- or /dev/stdout for standard output."
+            ),
+        ),
     ] = None,
     interval: Annotated[
-        float, typer.Option("--interval", min=0.01, max=60.0, help="Sampling period in seconds.")
+        float, typer.Option("--interval", help="Sampling period in seconds (0.01 to 60).")
     ] = 0.1,
     sensors: Annotated[
         str | None,
@@ -135,21 +147,29 @@ def run(
 
     Exits with the command's own exit status.
     """
-    from aicarbon.measure import MeasureOptions, measure_command
+    from aicarbon.measure import INTERVAL_RANGE_S, MeasureOptions, measure_command
+    from aicarbon.output_file import OutputPathError, check_writable
     from aicarbon.runner import CommandError, python_module_argv
+    from aicarbon.settings import SettingsError, check_number
 
+    state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
     args = list(command or [])
-    if not module and args and args[0].startswith("-") and "--" not in sys.argv:
-        raise fail(f"no such option: {args[0]} (a command that starts with '-' goes after --)")
     if module:
         argv = python_module_argv(module, args)
     elif args:
         argv = args
     else:
         raise fail("no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE")
+    try:
+        check_number("--interval", interval, *INTERVAL_RANGE_S)
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
     selected = _parse_sensors(sensors)
     if json_path is not None:
-        _check_writable(json_path)
+        try:
+            check_writable(json_path, state.closed_fds)
+        except OutputPathError as exc:
+            raise fail(f"--json: {exc}") from None
     flags = {
         "country": country,
         "region": region,
@@ -167,7 +187,7 @@ def run(
     try:
         plan.apply(record)
     except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
-        typer.echo(f"aicarbon: could not compute emissions ({exc!r}); energy is reported alone", err=True)
+        say(f"could not compute emissions ({exc!r}); energy is reported alone")
     deliver(record, json_path, quiet)
     raise typer.Exit(exit_.status)
 
@@ -186,34 +206,6 @@ def _impact_plan(
         raise fail(str(exc)) from None
 
 
-def deliver(record: Run, json_path: Path | None, quiet: bool) -> None:
-    """Save, then render. A failure in either never loses the measurement."""
-    saved: Path | None = None
-    if json_path is not None:
-        try:
-            record.save(json_path)
-            saved = json_path
-        except OSError as exc:
-            saved = _rescue(record, f"could not write {json_path} ({exc.strerror})")
-    if quiet:
-        return
-    try:
-        from aicarbon.report.terminal import make_console, render
-
-        render(record, make_console())
-    except Exception as exc:  # noqa: BLE001 - a reporting bug must not lose the run
-        where = saved or _rescue(record, "the report could not be rendered")
-        typer.echo(f"aicarbon: report failed ({exc!r}); the run record is at {where}", err=True)
-
-
-def _rescue(record: Run, why: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix="aicarbon-run-", suffix=".json")
-    with open(fd, "w", encoding="utf-8") as handle:
-        handle.write(record.to_json())
-    typer.echo(f"aicarbon: {why}; the run record was saved to {name} instead", err=True)
-    return Path(name)
-
-
 @app.command()
 def report(
     path: Annotated[Path, typer.Argument(help="A run record written by aicarbon run --json.")],
@@ -224,9 +216,7 @@ def report(
 
     try:
         record = Run.load(path)
-    except FileNotFoundError:
-        raise fail(f"no such file: {path}") from None
-    except (RecordError, OSError) as exc:
+    except RecordError as exc:
         raise fail(str(exc)) from None
     render(record, make_console())
 
@@ -248,6 +238,7 @@ def regions(
 ) -> None:
     """List the grid intensities aicarbon knows (from codecarbon's data)."""
     from aicarbon import grid
+    from aicarbon.report.escape import visible
 
     try:
         if country is None:
@@ -265,25 +256,75 @@ def regions(
     except grid.GridError as exc:
         raise fail(str(exc)) from None
     for key, value in sorted(table.items()):
-        typer.echo(f"{key:<28} {value.g_per_kwh:8.1f} g/kWh  {value.label}")
+        typer.echo(visible(f"{key:<28} {value.g_per_kwh:8.1f} g/kWh  {value.label}"))
 
 
-def main() -> None:
-    status: int = 0
+# -- the command line as a whole ------------------------------------------------------------------
+
+
+def run_cli(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> int:
+    """Parse and run one aicarbon command line; the exit status. Usage errors are one line and
+    status 2, whatever click would print."""
+    command = typer.main.get_command(app)
+    args = _end_options_after_module(list(args), command)
     try:
-        app(prog_name="aicarbon")
-    except SystemExit as exc:
-        if isinstance(exc.code, int):
-            status = exc.code
-        elif exc.code is not None:
-            print(exc.code, file=sys.stderr)
-            status = 1
-    # Everything is written and flushed by now: skip the interpreter's teardown (40-60 ms of
-    # module clean-up), part of the wall time aicarbon adds to every measured command.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(status)
+        status = command.main(
+            args=args, prog_name="aicarbon", standalone_mode=False, obj=CliState(closed_fds)
+        )
+    except _USAGE_ERROR as exc:
+        context = exc.ctx  # type: ignore[attr-defined]
+        where = f"aicarbon {context.info_name} --help" if context and context.parent else "aicarbon --help"
+        message = _sentence(exc.format_message())  # type: ignore[attr-defined]
+        if message.startswith("no such option") and where == "aicarbon run --help":
+            message += "; a command that starts with '-' goes after --"
+        say(f"{message} (see '{where}')")
+        return 2
+    except _CLICK_EXCEPTION as exc:
+        say(_sentence(exc.format_message()))  # type: ignore[attr-defined]
+        return int(exc.exit_code)  # type: ignore[attr-defined]
+    except typer.Abort:
+        return 130
+    return status if isinstance(status, int) else 0
 
 
-if __name__ == "__main__":
-    main()
+def _sentence(message: str) -> str:
+    """Click's message on one line, in aicarbon's lower case ("no such option", "(possible")."""
+    message = " ".join(message.split()).replace("(Possible options:", "(possible options:")
+    if len(message) > 1 and message[0].isupper() and message[1].islower():
+        return message[0].lower() + message[1:]
+    return message
+
+
+def _end_options_after_module(args: list[str], group: Any) -> list[str]:
+    """``aicarbon run -m MODULE ARGS...`` hands ARGS to the module as ``python -m`` does, even
+    those that look like aicarbon's options: a ``--`` goes right after MODULE."""
+    run_command = getattr(group, "commands", {}).get("run")
+    if not args or args[0] != "run" or run_command is None:
+        return args
+    takes_value = {
+        name: not (param.is_flag or param.count)
+        for param in run_command.params
+        if param.param_type_name == "option"
+        for name in [*param.opts, *param.secondary_opts]
+    }
+    i = 1
+    while i < len(args):
+        token = args[i]
+        if token == "--" or token == "-" or not token.startswith("-"):
+            return args
+        if token.startswith("--"):
+            name, has_value, _ = token.partition("=")
+            after = i + 1 if has_value or not takes_value.get(name, False) else i + 2
+            if name == "--module":
+                return [*args[:after], "--", *args[after:]]
+            i = after
+            continue
+        after = i + 1
+        for j, letter in enumerate(token[1:], start=1):  # a cluster of short options: -qm MOD
+            if takes_value.get(f"-{letter}", False):
+                after = i + 1 if j + 1 < len(token) else i + 2
+                if letter == "m":
+                    return [*args[:after], "--", *args[after:]]
+                break
+        i = after
+    return args

@@ -1,6 +1,6 @@
 """``python -m aicarbon`` is the same as the ``aicarbon`` command."""
 
-from aicarbon.cli.app import main
+from aicarbon.cli.entry import main
 
 if __name__ == "__main__":
     main()

@@ -146,6 +146,7 @@ def clock() -> FakeClock:
 # -- the command line, hermetic --------------------------------------------------------------
 
 AICARBON = [sys.executable, "-m", "aicarbon"]
+NO_CONFIG_HOME = "/nonexistent/aicarbon-test-config-home"
 
 
 def run_aicarbon(
@@ -154,7 +155,7 @@ def run_aicarbon(
     """``aicarbon ARGS`` in a subprocess, in its own session (no terminal), with no AICARBON_*
     variable or user config file of the developer's leaking in; ``env`` adds to that."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")}
-    base["AICARBON_CONFIG"] = "/nonexistent/aicarbon.toml"
+    base["XDG_CONFIG_HOME"] = NO_CONFIG_HOME  # no user config file there
     return subprocess.run(
         [*AICARBON, *args],
         capture_output=True,

@@ -202,7 +202,9 @@ def test_report_on_a_file_that_is_not_a_record_is_one_line(tmp_path: Path) -> No
     bad.write_text('{"hello": 1}')
     out = aicarbon("report", str(bad))
     assert out.returncode == 2
-    assert out.stderr.strip().startswith("aicarbon: not an aicarbon run record")
+    assert out.stderr.strip() == (
+        f"aicarbon: {bad} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)"
+    )
     assert (
         aicarbon("report", str(tmp_path / "none.json")).stderr.strip()
         == f"aicarbon: no such file: {tmp_path / 'none.json'}"
@@ -225,12 +227,52 @@ def test_sysfs_root_variable_reaches_the_rapl_sensor(tmp_path: Path) -> None:
     assert domains["dram:estimated"]["method"] == "estimated"  # no dram zone: RAM estimated
 
 
-def test_unknown_option_is_a_usage_error_not_a_command() -> None:
-    out = aicarbon("run", "--jsn", "x.json", "true")
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--jsn", "x.json", "true"],
+        ["--jsn", "x.json", "--", "true"],  # a -- later on does not make --jsn the command
+        ["-q", "--jsn", "--", "true"],
+    ],
+)
+def test_unknown_option_before_the_command_is_a_usage_error(tmp_path: Path, args: list[str]) -> None:
+    out = aicarbon("run", *args, cwd=tmp_path)
     assert out.returncode == 2
-    assert (
-        out.stderr.strip() == "aicarbon: no such option: --jsn (a command that starts with '-' goes after --)"
-    )
+    assert out.stderr.splitlines() == [
+        "aicarbon: no such option: --jsn (possible options: --json); a command that starts with '-' "
+        "goes after -- (see 'aicarbon run --help')"
+    ]
+
+
+def test_a_command_that_starts_with_a_dash_runs_after_double_dash(tmp_path: Path) -> None:
+    out = aicarbon("run", "-q", "--", "-no-such-command", cwd=tmp_path)
+    assert out.returncode == 127
+    assert out.stderr == "aicarbon: -no-such-command: command not found\n"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "json.tool", "--sort-keys"],
+        ["-qm", "json.tool", "--sort-keys"],
+        ["--module=json.tool", "--sort-keys"],
+        ["--module", "json.tool", "--sort-keys"],
+    ],
+)
+def test_module_arguments_that_look_like_options_go_to_the_module(args: list[str]) -> None:
+    out = aicarbon("run", "-q", *args, input='{"b": 1, "a": 2}')
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.index('"a"') < out.stdout.index('"b"')
+
+
+def test_usage_errors_are_one_line_not_a_box() -> None:
+    out = aicarbon("run", "--interval", "abc", "--", "true")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "aicarbon: invalid value for '--interval': 'abc' is not a valid float. (see 'aicarbon run --help')"
+    ]
+    out = aicarbon("bogus")
+    assert (out.returncode, out.stderr) == (2, "aicarbon: no such command 'bogus'. (see 'aicarbon --help')\n")
 
 
 def test_record_is_rescued_when_its_directory_vanishes_during_the_run(tmp_path: Path) -> None:
