@@ -11,6 +11,7 @@ used per kWh delivered.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from .datafiles import read_csv
 from .settings import Setting
 
 J_PER_KWH = 3.6e6
+MAX_UNITS = 1e15  # a quadrillion inferences in one run: anything above is a typo
 CONTRAST_GRIDS = ("FRA", None, "CHN")  # None: the world average
 
 
@@ -63,15 +65,6 @@ class ImpactRecord:
     attributed_emissions_g: float
     water: WaterRecord
     contrast: list[ContrastRecord] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ImpactRecord:
-        return cls(
-            **{k: v for k, v in data.items() if k not in ("grid", "water", "contrast")},
-            grid=GridRecord(**data["grid"]),
-            water=WaterRecord(**data["water"]),
-            contrast=[ContrastRecord(**c) for c in data["contrast"]],
-        )
 
 
 def emissions_g(energy_kwh: float, pue: float, g_per_kwh: float) -> float:
@@ -173,8 +166,10 @@ class ImpactPlan:
         from .references import ReferenceError, task
         from .settings import resolve
 
-        if units is not None and not units > 0:
-            raise ReferenceError(f"--units must be a positive number of units; got {units:g}")
+        if units is not None and not (math.isfinite(units) and 0 < units <= MAX_UNITS):
+            raise ReferenceError(
+                f"--units must be a positive number of units, at most {MAX_UNITS:.0e}; got {units:g}"
+            )
         if task_key is not None:
             task(task_key)
             if units is None:
@@ -183,9 +178,12 @@ class ImpactPlan:
         return cls(settings, grid_for(settings), units, unit_name, task_key)
 
     def apply(self, run: Any) -> None:
-        """Add the impact and comparison sections to a measured run."""
+        """Add the impact and comparison sections to a measured run; none to a run in which
+        nothing was measured (no emissions or equivalents from nothing)."""
         from .references import compare
 
+        if not run.counted:
+            return
         run.impact = compute(run.machine_energy_j, run.attributed_energy_j, self.settings, self.grid)
         run.comparison = compare(
             run.machine_energy_j, run.impact.emissions_g, self.units, self.unit_name, self.task_key

@@ -21,7 +21,6 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass, field
-from typing import Any
 
 from .datafiles import read_csv
 
@@ -125,14 +124,30 @@ class ComparisonRecord:
     scale: list[ScalePoint] = field(default_factory=list)
     equivalents: list[Equivalent] = field(default_factory=list)
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ComparisonRecord:
-        return cls(
-            **{k: v for k, v in data.items() if k not in ("task", "scale", "equivalents")},
-            task=TaskComparison(**data["task"]) if data.get("task") else None,
-            scale=[ScalePoint(**p) for p in data["scale"]],
-            equivalents=[Equivalent(**e) for e in data["equivalents"]],
-        )
+    def check(self) -> None:
+        """What the report relies on, for a record read from a file."""
+        from .record_codec import RecordError
+
+        if self.units is None:
+            missing = set(EQUIVALENT_KEYS) - {e.key for e in self.equivalents}
+            if missing:
+                raise RecordError(f"comparison.equivalents: missing {', '.join(sorted(missing))}")
+        elif self.units <= 0 or self.energy_per_unit_j is None or self.kwh_per_1000 is None:
+            raise RecordError("comparison: units must be positive, with energy per unit and per 1,000")
+        if self.task is not None and self.task.ratio_to_mean <= 0:
+            raise RecordError("comparison.task.ratio_to_mean: must be positive")
+        if any(p.kwh_per_1000 < 0 for p in self.scale) or any(e.value < 0 for e in self.equivalents):
+            raise RecordError("comparison: a negative figure")
+
+
+EQUIVALENT_KEYS = (
+    "smartphone_charges",
+    "petrol_ml",
+    "web_searches",
+    "chatbot_queries",
+    "image_generations",
+    "text_generations",
+)
 
 
 def _equivalence_rows() -> dict[str, dict[str, str]]:

@@ -13,14 +13,23 @@ from pathlib import Path
 from typing import Any
 
 from .impact import ImpactRecord
+from .output_file import write_text
+from .record_codec import RecordError, decode, take
 from .references import ComparisonRecord
 from .sensors.host import HostInfo as HostRecord  # the record keeps the host facts as read
 
 SCHEMA = "aicarbon.run/1"
+MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
 
 
-class RecordError(ValueError):
-    """A file that is not a run record this version can read."""
+@dataclass
+class ImplausibleRecord:
+    """A reading that implied more power than the domain can draw: a sensor fault."""
+
+    at_s: float  # when it was read, seconds from the run's start
+    duration_s: float  # the interval it covered
+    reported_j: float  # what the counter claimed for that interval
+    counted_j: float  # what was counted instead: the last plausible power over the interval
 
 
 @dataclass
@@ -38,6 +47,8 @@ class DomainRecord:
     high_j: float | None = None
     failed: str | None = None  # why the domain stopped answering during the run
     failed_at_s: float | None = None
+    implausible_readings: int = 0  # sensor faults replaced (see ImplausibleRecord)
+    implausible: list[ImplausibleRecord] = field(default_factory=list)  # the first 16 of them
 
     @property
     def estimated(self) -> bool:
@@ -49,6 +60,7 @@ class UnavailableRecord:
     sensor: str
     reason: str
     fix: str | None = None
+    uncounted: bool = False  # a device that exists, whose energy is missing from the total
 
 
 @dataclass
@@ -65,6 +77,21 @@ class TimelineRecord:
     def total_power_w(self, in_total: set[str]) -> list[float]:
         keep = [i for i, d in enumerate(self.domains) if d in in_total]
         return [sum(row[i] for i in keep) for row in self.power_w]
+
+    def check(self, domain_ids: set[str]) -> None:
+        if self.bucket_s <= 0:
+            raise RecordError("timeline.bucket_s: must be positive")
+        if not set(self.domains) <= domain_ids:
+            raise RecordError("timeline.domains: names a domain that energy.domains does not have")
+        n = len(self.t_s)
+        if not len(self.duration_s) == len(self.power_w) == len(self.peak_power_w) == n:
+            raise RecordError("timeline: t_s, duration_s, power_w and peak_power_w differ in length")
+        width = len(self.domains)
+        for i, row in enumerate(self.power_w):
+            if len(row) != width:
+                raise RecordError(f"timeline.power_w[{i}]: {len(row)} values for {width} domains")
+        if any(d < 0 for d in self.duration_s) or any(p < 0 for row in self.power_w for p in row):
+            raise RecordError("timeline: a negative duration or power")
 
 
 @dataclass
@@ -91,6 +118,8 @@ class Run:
     sampler_cpu_s: float = 0.0  # CPU time of aicarbon's sampling thread: its own overhead
     impact: ImpactRecord | None = None  # emissions and water (None: not computed)
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
+    tree_method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
+    descendants_left_running: int = 0  # processes of the tree still running when it ended
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -109,6 +138,12 @@ class Run:
     @property
     def average_power_w(self) -> float:
         return self.machine_energy_j / self.duration_s if self.duration_s > 0 else 0.0
+
+    @property
+    def partial(self) -> bool:
+        """True when the machine total misses energy: a device that exists could not be read,
+        or a domain stopped answering during the run."""
+        return any(u.uncounted for u in self.unavailable) or any(d.failed for d in self.counted)
 
     @property
     def method(self) -> str:
@@ -146,6 +181,7 @@ class Run:
                 "machine_j": self.machine_energy_j,
                 "attributed_j": self.attributed_energy_j,
                 "method": self.method,
+                "partial": self.partial,
                 "average_power_w": self.average_power_w,
                 "peak_power_w": self.peak_power_w,
                 "domains": [asdict(d) for d in self.domains],
@@ -155,6 +191,8 @@ class Run:
                 "machine_busy_cpu_s": self.machine_busy_cpu_s,
                 "cpu_share": self.cpu_share,
                 "gpus_shared_with_other_processes": list(self.shared_gpus),
+                "method": self.tree_method,
+                "descendants_left_running": self.descendants_left_running,
             },
             "unavailable": [asdict(u) for u in self.unavailable],
             "notes": list(self.notes),
@@ -164,54 +202,109 @@ class Run:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Run:
+    def from_dict(cls, data: object, where: str = "the record") -> Run:
+        """A run from parsed JSON, every field checked (``RecordError`` names the first bad one)."""
         schema = data.get("schema") if isinstance(data, dict) else None
         if not isinstance(schema, str) or not schema.startswith("aicarbon.run/"):
-            raise RecordError("not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)")
+            raise RecordError(f"{where} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)")
         if schema != SCHEMA:
             raise RecordError(f"run record schema {schema} is not supported (this version reads {SCHEMA})")
+        optional = data.get("impact"), data.get("comparison")  # type: ignore[union-attr]
         try:
-            energy, exit_ = data["energy"], data["exit"]
-            return cls(
-                command=list(data["command"]),
-                start_utc=data["start_utc"],
-                end_utc=data["end_utc"],
-                duration_s=float(data["duration_s"]),
-                exit_status=int(exit_["status"]),
-                exit_signal=exit_["signal"],
-                received_signal=exit_["received_signal"],
-                host=HostRecord(**data["host"]),
-                interval_s=float(data["sampling"]["interval_s"]),
-                samples=int(data["sampling"]["samples"]),
-                domains=[DomainRecord(**d) for d in energy["domains"]],
-                unavailable=[UnavailableRecord(**u) for u in data["unavailable"]],
-                tree_cpu_s=float(data["attribution"]["tree_cpu_s"]),
-                machine_busy_cpu_s=float(data["attribution"]["machine_busy_cpu_s"]),
-                peak_power_w=float(energy["peak_power_w"]),
-                timeline=TimelineRecord(**data["timeline"]),
-                shared_gpus=list(data["attribution"]["gpus_shared_with_other_processes"]),
-                notes=list(data["notes"]),
-                tool_version=data["tool"]["version"],
-                sampler_cpu_s=float(data["sampling"]["sampler_cpu_s"]),
-                impact=ImpactRecord.from_dict(data["impact"]) if data.get("impact") else None,
-                comparison=ComparisonRecord.from_dict(data["comparison"]) if data.get("comparison") else None,
+            run = cls(
+                command=take(data, "command", list[str]),
+                start_utc=take(data, "start_utc", str),
+                end_utc=take(data, "end_utc", str),
+                duration_s=take(data, "duration_s", float),
+                exit_status=take(data, "exit.status", int),
+                exit_signal=take(data, "exit.signal", int | None),
+                received_signal=take(data, "exit.received_signal", int | None),
+                host=take(data, "host", HostRecord),
+                interval_s=take(data, "sampling.interval_s", float),
+                samples=take(data, "sampling.samples", int),
+                domains=take(data, "energy.domains", list[DomainRecord]),
+                unavailable=take(data, "unavailable", list[UnavailableRecord]),
+                tree_cpu_s=take(data, "attribution.tree_cpu_s", float),
+                machine_busy_cpu_s=take(data, "attribution.machine_busy_cpu_s", float),
+                peak_power_w=take(data, "energy.peak_power_w", float),
+                timeline=take(data, "timeline", TimelineRecord),
+                shared_gpus=take(data, "attribution.gpus_shared_with_other_processes", list[str]),
+                notes=take(data, "notes", list[str]),
+                tool_version=take(data, "tool.version", str),
+                sampler_cpu_s=take(data, "sampling.sampler_cpu_s", float),
+                tree_method=take(data, "attribution.method", str, "proc walk"),
+                descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
+                impact=decode(ImpactRecord, optional[0], "impact") if optional[0] is not None else None,
+                comparison=(
+                    decode(ComparisonRecord, optional[1], "comparison") if optional[1] is not None else None
+                ),
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"run record is incomplete or malformed: {exc!r}") from exc
+            run.check()
+        except RecordError as exc:
+            raise RecordError(f"{where} is not a valid run record: {exc}") from None
+        return run
+
+    def check(self) -> None:
+        """The consistency a renderer relies on, beyond each field's type."""
+        if not 0 <= self.exit_status <= 255:
+            raise RecordError(f"exit.status: {self.exit_status} is not an exit status (0 to 255)")
+        for name, signum in (("signal", self.exit_signal), ("received_signal", self.received_signal)):
+            if signum is not None and not 1 <= signum <= 64:
+                raise RecordError(f"exit.{name}: {signum} is not a signal number")
+        if self.interval_s <= 0 or self.samples < 0:
+            raise RecordError("sampling: the interval must be positive and the sample count not negative")
+        figures = [("duration_s", self.duration_s), ("energy.peak_power_w", self.peak_power_w)]
+        figures += [("attribution.tree_cpu_s", self.tree_cpu_s)]
+        figures += [("attribution.machine_busy_cpu_s", self.machine_busy_cpu_s)]
+        for i, d in enumerate(self.domains):
+            figures += [(f"energy.domains[{i}].energy_j", d.energy_j)]
+            figures += [(f"energy.domains[{i}].attributed_j", d.attributed_j)]
+        figures += [("attribution.descendants_left_running", self.descendants_left_running)]
+        for name, number in figures:
+            if number < 0:
+                raise RecordError(f"{name}: {number:g} is negative")
+        ids = [d.id for d in self.domains]
+        if len(set(ids)) != len(ids):
+            raise RecordError("energy.domains: two domains have the same id")
+        self.timeline.check(set(ids))
+        if self.comparison is not None:
+            self.comparison.check()
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        """Strict JSON (``NaN`` and infinities raise ``ValueError``: they are never written)."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
     def save(self, path: Path) -> None:
-        """Write atomically: a half-written record never replaces a good one."""
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(self.to_json(), encoding="utf-8")
-        tmp.replace(path)
+        """Write the record to ``path`` (see ``output_file``: a regular file is replaced
+        atomically; a device, FIFO or standard stream is written through)."""
+        write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: Path) -> Run:
+        """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_RECORD_BYTES + 1)
+        except FileNotFoundError:
+            raise RecordError(f"no such file: {path}") from None
+        except IsADirectoryError:
+            raise RecordError(f"{path} is a directory, not a run record") from None
+        except OSError as exc:
+            raise RecordError(f"cannot read {path}: {exc.strerror}") from None
+        if len(raw) > MAX_RECORD_BYTES:
+            raise RecordError(f"{path} is larger than {MAX_RECORD_BYTES >> 20} MB: not a run record")
+        try:
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+        except UnicodeDecodeError:
+            raise RecordError(f"{path} is not UTF-8 text (a binary file?)") from None
         except json.JSONDecodeError as exc:
-            raise RecordError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from exc
-        return cls.from_dict(data)
+            raise RecordError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        except RecursionError:
+            raise RecordError(f"{path} is nested too deeply to be a run record") from None
+        except ValueError as exc:  # NaN/Infinity, or an integer of thousands of digits
+            raise RecordError(f"{path} is not strict JSON ({exc})") from None
+        return cls.from_dict(data, str(path))
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")

@@ -29,7 +29,7 @@ def gpu_run() -> Run:
         sensors=frozenset({"nvml", "estimate"}),
         environ={},
         nvml_module=make_fake_pynvml([used, lost]),
-        adopt_orphans=False,
+        own_process=False,
     )
     run, exit_ = measure_command([sys.executable, "-c", "import time; time.sleep(1.4)"], options)
     assert exit_.status == 0
@@ -40,8 +40,10 @@ def test_gpu_used_by_the_tree_is_attributed_and_the_lost_one_reported(gpu_run: R
     gpus = {d.id: d for d in gpu_run.domains if d.kind == "gpu"}
     used, lost = gpus["gpu:0"], gpus["gpu:1"]
     assert used.energy_j > 0 and used.failed is None
-    # Attributed from the first check that saw the child's PID (about 1 s in) to the end.
-    assert 0 < used.attributed_j < used.energy_j
+    # The command alone on the GPU for its whole run is charged all of it: the GPU is checked
+    # right after the command starts, and the interval before (no context anywhere yet) goes
+    # to the only user the GPU had. (Checked once a second, it was charged about 70%.)
+    assert used.attributed_j >= 0.97 * used.energy_j
     assert lost.failed is not None and "GPU is lost" in lost.failed
     # Reads: 1 when the sensor starts, 2 the sampler's baseline, 3 and 4 add 5 J each, 5 fails.
     assert lost.energy_j == pytest.approx(2 * 5.0)
@@ -88,7 +90,7 @@ def test_other_schema_versions_are_refused_in_one_sentence(gpu_run: Run) -> None
         Run.from_dict(data)
     del data["energy"]
     data["schema"] = SCHEMA
-    with pytest.raises(RecordError, match="incomplete"):
+    with pytest.raises(RecordError, match="not a valid run record: energy: missing"):
         Run.from_dict(data)
 
 

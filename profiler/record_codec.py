@@ -1,0 +1,121 @@
+"""Strict decoding of parsed JSON into the record dataclasses.
+
+A record may come from anywhere (records are shared), so a reader trusts nothing: every field
+is checked against the dataclass's type hints (``str``, ``int``, ``float``, ``bool``,
+``X | None``, ``list[X]``, nested dataclasses), numbers must be finite and of a physical size
+(``|x| <= 1e18``: sums of them stay finite), and the first problem is reported as one sentence
+naming the field, e.g. ``energy.domains[2].energy_j: expected a number, got a string``. Keys
+this version does not know are ignored, so that additive fields of a newer minor version read.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+from dataclasses import MISSING, fields, is_dataclass
+from functools import cache
+from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+MAX_MAGNITUDE = 1e18
+
+T = TypeVar("T")
+
+
+class RecordError(ValueError):
+    """A file or value that is not a record this version can read, in one sentence."""
+
+
+def decode(cls: type[T], data: object, where: str) -> T:
+    """An instance of the dataclass ``cls`` from ``data`` (a parsed JSON object)."""
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: expected an object, got {_kind(data)}")
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):  # type: ignore[arg-type]
+        if not f.init:
+            continue
+        if f.name in data:
+            kwargs[f.name] = value(hints[f.name], data[f.name], f"{where}.{f.name}")
+        elif f.default is MISSING and f.default_factory is MISSING:
+            raise RecordError(f"{where}.{f.name}: missing")
+    return cls(**kwargs)
+
+
+_REQUIRED = object()
+
+
+def take(data: object, dotted: str, tp: Any, default: Any = _REQUIRED) -> Any:
+    """The value at ``a.b.c`` in nested objects, checked against ``tp``; ``default`` when the
+    last key is absent and a default is given (a field added after the schema's first version)."""
+    node = data
+    walked = ""
+    for key in dotted.split("."):
+        if not isinstance(node, dict):
+            raise RecordError(f"{walked or 'the record'}: expected an object, got {_kind(node)}")
+        walked = f"{walked}.{key}" if walked else key
+        if key not in node:
+            if default is not _REQUIRED and walked == dotted:
+                return default
+            raise RecordError(f"{walked}: missing")
+        node = node[key]
+    return value(tp, node, dotted)
+
+
+def value(tp: Any, data: object, where: str) -> Any:
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        options = get_args(tp)
+        if data is None and type(None) in options:
+            return None
+        others = [o for o in options if o is not type(None)]
+        if len(others) == 1:
+            return value(others[0], data, where)
+        raise RecordError(f"{where}: unsupported type {tp}")  # pragma: no cover - a record bug
+    if origin is list:
+        if not isinstance(data, list):
+            raise RecordError(f"{where}: expected a list, got {_kind(data)}")
+        (item,) = get_args(tp)
+        return [value(item, v, f"{where}[{i}]") for i, v in enumerate(data)]
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise RecordError(f"{where}: expected true or false, got {_kind(data)}")
+        return data
+    if tp is int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise RecordError(f"{where}: expected a whole number, got {_kind(data)}")
+        if abs(data) > MAX_MAGNITUDE:
+            raise RecordError(f"{where}: {data:.3g} is out of range")
+        return data
+    if tp is float:
+        if not isinstance(data, (int, float)) or isinstance(data, bool):
+            raise RecordError(f"{where}: expected a number, got {_kind(data)}")
+        number = float(data)
+        if not math.isfinite(number) or abs(number) > MAX_MAGNITUDE:
+            raise RecordError(f"{where}: {number:.3g} is not a finite number of a physical size")
+        return number
+    if tp is str:
+        if not isinstance(data, str):
+            raise RecordError(f"{where}: expected a string, got {_kind(data)}")
+        return data
+    if is_dataclass(tp):
+        return decode(tp, data, where)  # type: ignore[arg-type]
+    raise RecordError(f"{where}: unsupported type {tp}")  # pragma: no cover - a record bug
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _kind(data: object) -> str:
+    if data is None:
+        return "null"
+    if isinstance(data, bool):
+        return "true" if data else "false"
+    return {
+        str: "a string",
+        int: "a whole number",
+        float: "a number",
+        list: "a list",
+        dict: "an object",
+    }.get(type(data), type(data).__name__)
