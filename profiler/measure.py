@@ -9,16 +9,18 @@ from types import ModuleType
 
 from . import __version__
 from .accounting import Accumulator
-from .process_tree import ProcessTree
-from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
+from .process_tree import ProcessTree, open_tree
+from .record_codec import MAX_MAGNITUDE
+from .run import DomainRecord, HostRecord, ImplausibleRecord, Run, TimelineRecord, UnavailableRecord
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .sampler import Sampler
 from .sensors import OpenSensors, open_sensors
-from .sensors.cpu_load import CpuTimes, Throttled, logical_cpus, machine_cpu_times
+from .sensors.cpu_load import CpuTimes, ProcStat, Throttled, logical_cpus
 from .sensors.host import cpu_model, host_info
 from .timeline import Timeline
 
 DEFAULT_INTERVAL_S = 0.1
+INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
 TIMELINE_POINTS = 256
 
 
@@ -28,7 +30,10 @@ class MeasureOptions:
     sensors: frozenset[str] | None = None  # None: every sensor that works here
     environ: Mapping[str, str] | None = None
     nvml_module: ModuleType | None = None  # a stand-in pynvml, for tests
-    adopt_orphans: bool = True  # become a child subreaper (the CLI does; a library may not)
+    # The process is aicarbon's own (the CLI): it may become a child subreaper and reap every
+    # orphan, and move itself into a cgroup for an instant to start the command there. A
+    # library caller's process is left as it was: the tree is then followed through /proc.
+    own_process: bool = True
 
 
 def utc_now() -> str:
@@ -38,27 +43,33 @@ def utc_now() -> str:
 def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOptions()) -> tuple[Run, ChildExit]:
     """Run ``argv`` to completion while measuring; raises ``CommandError`` if it cannot start."""
     # One /proc/stat read per sample, shared by the estimate and attribution.
-    cpu_times = Throttled(machine_cpu_times, options.interval_s / 4)
-    opened = open_sensors(
-        options.sensors,
-        environ=options.environ,
-        cpu_model=cpu_model(),
-        n_cpu=logical_cpus(),
-        nvml_module=options.nvml_module,
-        cpu_times=cpu_times,
-    )
+    proc_stat = ProcStat()
+    cpu_times = Throttled(proc_stat, options.interval_s / 4)
     try:
-        return _measure(argv, options, opened, cpu_times)
+        opened = open_sensors(
+            options.sensors,
+            environ=options.environ,
+            cpu_model=cpu_model(),
+            n_cpu=logical_cpus(),
+            nvml_module=options.nvml_module,
+            cpu_times=cpu_times,
+        )
+        try:
+            return _measure(argv, options, opened, cpu_times)
+        finally:
+            opened.close()
     finally:
-        opened.close()
+        proc_stat.close()
 
 
 def _measure(
     argv: Sequence[str], options: MeasureOptions, opened: OpenSensors, cpu_times: Callable[[], CpuTimes]
 ) -> tuple[Run, ChildExit]:
-    if options.adopt_orphans:
+    if options.own_process:
         become_subreaper()
-    tree = ProcessTree()
+        tree = open_tree(options.environ)
+    else:
+        tree = ProcessTree(reason="not aicarbon's own process")
     accumulator = Accumulator(
         opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s
     )
@@ -73,21 +84,27 @@ def _measure(
         gpu_pids=getattr(nvml, "compute_pids", None),
     )
     forwarder = SignalForwarder()
-    with forwarder.installed():
-        start_utc = utc_now()
-        sampler.start()
-        try:
-            child = spawn(argv)
-        except BaseException:
-            sampler.stop()
-            raise
-        tree.set_main_pid(child.pid)
-        forwarder.attach(child)
-        try:
-            exit_ = wait(child, forwarder)
-        finally:
-            sampler.stop()
-        end_utc = utc_now()
+    try:
+        with forwarder.installed():
+            start_utc = utc_now()
+            sampler.start()
+            try:
+                child = tree.spawn(lambda: spawn(argv))
+            except BaseException:
+                sampler.stop()
+                raise
+            tree.set_main_pid(child.pid)
+            sampler.check_gpus_soon()
+            forwarder.attach(child)
+            try:
+                exit_ = wait(child, forwarder, reap_orphans=options.own_process)
+            finally:
+                sampler.stop()
+            end_utc = utc_now()
+        left_running = tree.running_descendants()
+    finally:
+        tree.close()
+    accumulator.finish()
     run = build_run(
         list(argv),
         start_utc,
@@ -99,6 +116,11 @@ def _measure(
         host_info(opened.gpu_names),
         options.interval_s,
     )
+    run.tree_method = tree.method
+    run.descendants_left_running = left_running
+    failure = getattr(tree, "failure", None)
+    if failure:
+        run.notes.append(failure)
     return run, exit_
 
 
@@ -119,6 +141,13 @@ def build_run(
         totals = acc.totals[domain.id]
         bounds = acc.bounds_j(domain.id)
         failure = failures.get(domain.id)
+        implausible = [
+            ImplausibleRecord(
+                round(r.at_s, 6), round(r.duration_s, 6), min(r.reported_j, MAX_MAGNITUDE), r.counted_j
+            )
+            for r in sampler.implausible
+            if r.domain_id == domain.id
+        ]
         domains.append(
             DomainRecord(
                 id=domain.id,
@@ -134,6 +163,8 @@ def build_run(
                 high_j=bounds[1] if bounds else None,
                 failed=failure.reason if failure else None,
                 failed_at_s=failure.at_s if failure else None,
+                implausible_readings=sampler.implausible_count.get(domain.id, 0),
+                implausible=implausible,
             )
         )
     ids = [d.id for d in domains]
@@ -141,8 +172,10 @@ def build_run(
     timeline = TimelineRecord(
         bucket_s=acc.timeline.bucket_s,
         domains=ids,
-        t_s=[round(b.start_s, 3) for b in buckets],
-        duration_s=[round(b.duration_s, 3) for b in buckets],
+        # Microseconds and six significant digits: power x duration sums back to each domain's
+        # energy (a 1 ms final bucket rounded to 0.001 s or 0 would not).
+        t_s=[round(b.start_s, 6) for b in buckets],
+        duration_s=[round(b.duration_s, 6) for b in buckets],
         power_w=[
             [_sig(b.energy_j.get(i, 0.0) / b.duration_s) if b.duration_s > 0 else 0.0 for i in ids]
             for b in buckets
@@ -161,7 +194,7 @@ def build_run(
         interval_s=interval_s,
         samples=acc.samples,
         domains=domains,
-        unavailable=[UnavailableRecord(u.sensor, u.reason, u.fix) for u in opened.unavailable],
+        unavailable=[UnavailableRecord(u.sensor, u.reason, u.fix, u.uncounted) for u in opened.unavailable],
         tree_cpu_s=acc.tree_cpu_s,
         machine_busy_cpu_s=acc.machine_busy_s,
         peak_power_w=acc.peak_power_w,
@@ -173,9 +206,9 @@ def build_run(
     )
 
 
-def _sig(value: float, digits: int = 4) -> float:
+def _sig(value: float, digits: int = 6) -> float:
     """Round to ``digits`` significant digits: keeps the JSON timeline compact."""
     return float(f"{value:.{digits}g}")
 
 
-__all__ = ["DEFAULT_INTERVAL_S", "MeasureOptions", "build_run", "measure_command"]
+__all__ = ["DEFAULT_INTERVAL_S", "INTERVAL_RANGE_S", "MeasureOptions", "build_run", "measure_command"]

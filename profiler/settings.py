@@ -6,18 +6,24 @@ Precedence, highest first (each setting on its own):
 2. the environment (``AICARBON_COUNTRY``, ``AICARBON_PUE``, ...);
 3. the project's ``pyproject.toml``, table ``[tool.aicarbon]``, found in the current directory
    or the nearest parent that has one;
-4. the user config file: ``$AICARBON_CONFIG``, else ``$XDG_CONFIG_HOME/aicarbon/config.toml``,
-   else ``~/.config/aicarbon/config.toml`` (keys at the top level);
+4. the user config file: ``$AICARBON_CONFIG`` (which must exist), else
+   ``$XDG_CONFIG_HOME/aicarbon/config.toml``, else ``~/.config/aicarbon/config.toml`` (keys at
+   the top level);
 5. the default.
+
+Every number must be finite and within physical bounds (``SPECS``). A pyproject.toml that is
+broken but does not try to configure aicarbon is ignored.
 
 Every resolved value remembers where it came from, and the run record keeps that.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,42 +42,82 @@ class SettingsError(ValueError):
 class Spec:
     key: str  # config-file key (kebab-case) and flag name without --
     env: str
-    parse: Callable[[str], Any]
-    check: Callable[[Any], str | None]  # a complaint, or None when fine
+    numeric: bool
     default: Any
+    low: float = 0.0
+    high: float = 0.0
+    low_text: str = ""  # the complaint below ``low``
+    high_text: str = ""  # the complaint above ``high``
+
+    def check(self, value: Any) -> str | None:
+        """A complaint about a value already of the right type, or None when it is fine."""
+        if not self.numeric:
+            return None
+        if not math.isfinite(value):
+            return "must be a finite number"
+        if value < self.low:
+            return self.low_text
+        if value > self.high:
+            return self.high_text
+        return None
 
 
-def _number(text: str) -> float:
-    return float(text)
-
-
-def _non_negative(value: float) -> str | None:
-    return "must not be negative" if value < 0 else None
-
-
-def _pue(value: float) -> str | None:
-    return "must be at least 1.0 (1.0 means every watt goes to IT)" if value < 1.0 else None
-
-
-def _text(text: str) -> str:
-    return str(text).strip()
-
-
-def _ok(_: object) -> str | None:
-    return None
-
-
+# Upper bounds keep every figure physical (a PUE of 1e308 is a typo, not a data centre) and every
+# product of them finite; each is several times the worst real value.
 SPECS = {
     s.key: s
     for s in (
-        Spec("country", "AICARBON_COUNTRY", _text, _ok, None),
-        Spec("region", "AICARBON_REGION", _text, _ok, None),
-        Spec("carbon-intensity", "AICARBON_CARBON_INTENSITY", _number, _non_negative, None),
-        Spec("pue", "AICARBON_PUE", _number, _pue, 1.0),
-        Spec("wue", "AICARBON_WUE", _number, _non_negative, 0.0),
-        Spec("water-intensity", "AICARBON_WATER_INTENSITY", _number, _non_negative, None),
+        Spec("country", "AICARBON_COUNTRY", False, None),
+        Spec("region", "AICARBON_REGION", False, None),
+        Spec(
+            "carbon-intensity",
+            "AICARBON_CARBON_INTENSITY",
+            True,
+            None,
+            0.0,
+            3000.0,
+            "must not be negative",
+            "must be at most 3000 gCO2e/kWh (lignite, the dirtiest source, is about 1,100)",
+        ),
+        Spec(
+            "pue",
+            "AICARBON_PUE",
+            True,
+            1.0,
+            1.0,
+            5.0,
+            "must be at least 1.0 (1.0 means every watt goes to IT)",
+            "must be at most 5 (the least efficient data centres report about 2.5)",
+        ),
+        Spec(
+            "wue",
+            "AICARBON_WUE",
+            True,
+            0.0,
+            0.0,
+            100.0,
+            "must not be negative",
+            "must be at most 100 L/kWh (data centres report up to about 10)",
+        ),
+        Spec(
+            "water-intensity",
+            "AICARBON_WATER_INTENSITY",
+            True,
+            None,
+            0.0,
+            1000.0,
+            "must not be negative",
+            "must be at most 1000 L/kWh (hydropower's evaporation is estimated up to about 70)",
+        ),
     )
 }
+
+
+def check_number(name: str, value: float, low: float, high: float) -> float:
+    """``value`` if it is finite and within [low, high]; otherwise a SettingsError."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
+        raise SettingsError(f"{name} must be a number from {low:g} to {high:g}; got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -95,14 +141,75 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
     return base / "aicarbon" / "config.toml"
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SettingsError(f"{path} is not UTF-8 text, as TOML must be") from None
     except tomllib.TOMLDecodeError as exc:
         raise SettingsError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise SettingsError(f"{path} is nested too deeply") from None
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise SettingsError(f"{path} is a directory, not a config file") from None
     except OSError as exc:
         raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
+
+
+# Does a pyproject.toml that could not be parsed try to configure aicarbon? ``[tool.aicarbon]``,
+# ``tool.aicarbon.pue = ...``, or an ``aicarbon`` key under ``[tool]``.
+_TOOL_DOTTED = re.compile(rb"""tool\s*\.\s*["']?aicarbon\b""")
+_TOOL_TABLE = re.compile(rb"^\s*\[\s*tool\s*\]", re.MULTILINE)
+_AICARBON_KEY = re.compile(rb"""^\s*["']?aicarbon["']?\s*[=.]""", re.MULTILINE)
+
+
+def _configures_aicarbon(raw: bytes) -> bool:
+    return bool(_TOOL_DOTTED.search(raw) or (_TOOL_TABLE.search(raw) and _AICARBON_KEY.search(raw)))
+
+
+def project_table(path: Path) -> dict[str, Any] | None:
+    """The ``[tool.aicarbon]`` table of a pyproject.toml, or None when it has none.
+
+    A pyproject.toml belongs to some project, often not aicarbon's business: one that cannot be
+    read, decoded or parsed is an error only when it visibly tries to configure aicarbon;
+    otherwise it is ignored, so that a broken file in a parent directory stops no run.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None  # unreadable: it cannot configure aicarbon for us either
+    if b"aicarbon" not in raw:
+        return None
+    try:
+        data = _parse_toml(raw, path)
+    except SettingsError:
+        if _configures_aicarbon(raw):
+            raise
+        return None
+    tool = data.get("tool")
+    if not isinstance(tool, dict) or "aicarbon" not in tool:
+        return None
+    table = tool["aicarbon"]
+    if not isinstance(table, dict):
+        raise SettingsError(f"tool.aicarbon in {path} must be a table ([tool.aicarbon]); got {table!r}")
+    return table
+
+
+def user_table(environ: Mapping[str, str]) -> tuple[Path, dict[str, Any]] | None:
+    """The user config file's settings; None when the default file does not exist. A file that
+    ``AICARBON_CONFIG`` names must exist."""
+    path = user_config_path(environ)
+    named = bool(environ.get("AICARBON_CONFIG"))
+    if named and not path.exists():
+        raise SettingsError(f"AICARBON_CONFIG names {path}, which does not exist")
+    if not named and not path.is_file():
+        return None
+    return path, _parse_toml(_read_bytes(path), path)
 
 
 def _table(data: dict[str, Any], where: str) -> dict[str, Any]:
@@ -124,12 +231,13 @@ def resolve(
     layers: list[tuple[str, dict[str, Any]]] = []
     project = find_pyproject(cwd or Path.cwd())
     if project is not None:
-        tool = _read_toml(project).get("tool", {}).get("aicarbon")
+        tool = project_table(project)
         if tool is not None:
-            layers.append((f"{project} [tool.aicarbon]", _table(tool, f"{project} [tool.aicarbon]")))
-    user = user_config_path(env)
-    if user.is_file():
-        layers.append((str(user), _table(_read_toml(user), str(user))))
+            where = f"{project} [tool.aicarbon]"
+            layers.append((where, _table(tool, where)))
+    user = user_table(env)
+    if user is not None:
+        layers.append((str(user[0]), _table(user[1], str(user[0]))))
 
     resolved: dict[str, Setting] = {}
     for key, spec in SPECS.items():
@@ -146,21 +254,23 @@ def resolve(
         if setting.value is not None:
             complaint = spec.check(setting.value)
             if complaint:
-                raise SettingsError(f"{key} {complaint}; got {setting.value} from {setting.origin}")
+                raise SettingsError(f"{key} {complaint}; got {setting.value!r} from {setting.origin}")
         resolved[key] = setting
     return resolved
 
 
 def _coerce(spec: Spec, raw: Any, where: str) -> Any:
     """A value from the environment (text) or a TOML file (text or number) to its type."""
-    if spec.parse is _text:
-        return _text(raw)
+    if not spec.numeric:
+        if not isinstance(raw, str):
+            raise SettingsError(f"{spec.key} must be text; got {raw!r} from {where}")
+        return raw.strip()
     if isinstance(raw, (int, float)) and not isinstance(raw, bool):
         return float(raw)
     complaint = f"{spec.key} must be a number; got {raw!r} from {where}"
     if not isinstance(raw, str):
         raise SettingsError(complaint)
     try:
-        return spec.parse(raw)
+        return float(raw)
     except ValueError:
         raise SettingsError(complaint) from None

@@ -41,7 +41,7 @@ def test_precedence_flag_then_env_then_project_then_user_then_default(
 
 
 def test_defaults_without_any_source(tmp_path: Path) -> None:
-    s = resolve({}, environ={"AICARBON_CONFIG": str(tmp_path / "none.toml")}, cwd=tmp_path)
+    s = resolve({}, environ={"XDG_CONFIG_HOME": str(tmp_path / "none")}, cwd=tmp_path)
     assert {k: v.value for k, v in s.items()} == {
         "country": None,
         "region": None,
@@ -72,19 +72,19 @@ def test_bad_values_are_refused_with_their_origin(
     tmp_path: Path, flags: dict, env: dict, needle: str
 ) -> None:
     with pytest.raises(SettingsError, match=needle):
-        resolve(flags, environ={"AICARBON_CONFIG": str(tmp_path / "none"), **env}, cwd=tmp_path)
+        resolve(flags, environ={"XDG_CONFIG_HOME": str(tmp_path / "none"), **env}, cwd=tmp_path)
 
 
 def test_unknown_config_key_and_bad_toml_are_refused(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.aicarbon]\npeu = 1.2\n")
     with pytest.raises(SettingsError, match="unknown key 'peu'.*valid keys: country"):
-        resolve({}, environ={"AICARBON_CONFIG": str(tmp_path / "none")}, cwd=tmp_path)
+        resolve({}, environ={"XDG_CONFIG_HOME": str(tmp_path / "none")}, cwd=tmp_path)
     (tmp_path / "pyproject.toml").write_text("[tool.aicarbon\n")
     with pytest.raises(SettingsError, match="not valid TOML"):
-        resolve({}, environ={"AICARBON_CONFIG": str(tmp_path / "none")}, cwd=tmp_path)
+        resolve({}, environ={"XDG_CONFIG_HOME": str(tmp_path / "none")}, cwd=tmp_path)
 
 
 def test_a_toml_value_of_the_wrong_type_is_refused(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.aicarbon]\npue = true\n")
     with pytest.raises(SettingsError, match="pue must be a number; got True"):
-        resolve({}, environ={"AICARBON_CONFIG": str(tmp_path / "none")}, cwd=tmp_path)
+        resolve({}, environ={"XDG_CONFIG_HOME": str(tmp_path / "none")}, cwd=tmp_path)
