@@ -1,36 +1,47 @@
 """The per-run report for a terminal (rich), falling back to plain text in CI logs.
 
 Reads well at 80 columns. On a terminal it uses colour and Unicode; elsewhere (a pipe, a CI
-log) rich emits no colour codes and the table is drawn in ASCII.
+log) rich emits no colour codes, the table is drawn in ASCII, and the width is 80 columns
+whatever ``COLUMNS`` says, so that a log reads the same on every machine.
+
+Every string of the record is untrusted (records are shared, commands come from anywhere): the
+renderer only ever sees an ``escaped_copy`` of the run.
 """
 
 from __future__ import annotations
 
+import sys
+from typing import TextIO
+
 from rich import box
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..run import DomainRecord, Run
 from ..runner import command_display
+from .escape import escaped_copy
 from .impact_text import comparison_lines, impact_lines
 from .sparkline import resample, sparkline
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_percent, fmt_power
 
 SPARK_WIDTH = 32
+REPORT_WIDTH = 80
 
 
-def make_console(file: object | None = None, *, force_plain: bool = False) -> Console:
-    """A stderr console that is plain (no colour, ASCII) unless it writes to a terminal."""
+def make_console(file: TextIO | None = None, *, force_plain: bool = False) -> Console:
+    """A console on ``file`` (default: stderr), plain (no colour, ASCII, 80 columns) unless it
+    writes to a terminal."""
+    stream = file if file is not None else sys.stderr
+    try:
+        terminal = not force_plain and stream.isatty()
+    except (AttributeError, OSError, ValueError):
+        terminal = False
     # markup=False: report text such as "[tool.aicarbon]" is printed as written.
-    kwargs: dict[str, object] = {
-        "stderr": file is None,
-        "highlight": False,
-        "soft_wrap": False,
-        "markup": False,
-    }
-    if file is not None:
-        kwargs["file"] = file
+    kwargs: dict[str, object] = {"file": stream, "highlight": False, "soft_wrap": False, "markup": False}
+    if not terminal:
+        kwargs.update(width=REPORT_WIDTH)
     if force_plain:
         kwargs.update(force_terminal=False, no_color=True)
     return Console(**kwargs)  # type: ignore[arg-type]
@@ -44,18 +55,14 @@ def _how(domain: DomainRecord) -> str:
 
 
 def render(run: Run, console: Console) -> None:
+    run = escaped_copy(run)
     plain = not console.is_terminal
     unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.domains]))
-    exit_text = f"exit {run.exit_status}"
-    if run.exit_signal:
-        exit_text += f" (killed by signal {run.exit_signal})"
-    console.print(
-        Text.assemble(
-            ("aicarbon", "bold"),
-            f"  {_short(command_display(run.command), 40)}  ·  {exit_text}  ·  ",
-            (fmt_duration(run.duration_s), "bold"),
-        )
-    )
+    console.print(_header(run))
+    if not run.counted:
+        console.print("Nothing was measured: no sensor worked, and the estimate was not selected.")
+        _print_problems(run, console)
+        return
 
     table = Table(
         box=box.ASCII2 if plain else box.SIMPLE_HEAD,
@@ -90,11 +97,15 @@ def render(run: Run, console: Console) -> None:
             Text("Total", style="bold"),
             Text(fmt_energy(run.machine_energy_j, unit), style="bold"),
             fmt_power(run.average_power_w),
-            run.method,
+            run.method + (", partial" if run.partial else ""),
             Text(fmt_energy(run.attributed_energy_j, unit), style="bold"),
             end_section=True,
         )
     console.print(table)
+    if run.partial:
+        missing = [u.sensor for u in run.unavailable if u.uncounted]
+        missing += [d.label for d in run.counted if d.failed]
+        console.print(f"Partial total: the machine used more. Not counted: {', '.join(missing)}.")
 
     totals = run.timeline.total_power_w({d.id for d in run.counted})
     if totals:
@@ -115,6 +126,10 @@ def render(run: Run, console: Console) -> None:
             console.print(line)
     for line in _estimate_lines(run, unit):
         console.print(line, style="dim" if not plain else None)
+    _print_problems(run, console)
+
+
+def _print_problems(run: Run, console: Console) -> None:
     for d in run.domains:
         if not d.in_total:
             console.print(f"* {d.label}: shown for reference, not added to the total.")
@@ -127,8 +142,6 @@ def render(run: Run, console: Console) -> None:
             console.print(f"  fix: {u.fix}")
     for note in run.notes:
         console.print(f"Note: {note}")
-    if not run.domains:
-        console.print("No sensor worked and the estimate was not selected: nothing was measured.")
 
 
 def _attribution_lines(run: Run, unit: str) -> list[str]:
@@ -159,5 +172,24 @@ def _estimate_lines(run: Run, unit: str) -> list[str]:
     return lines
 
 
+def _header(run: Run) -> Text:
+    """``aicarbon  COMMAND  ·  exit STATUS  ·  DURATION`` in at most 80 columns: the command is
+    shortened to the room the rest leaves, never the exit status."""
+    exit_text = f"exit {run.exit_status}"
+    if run.exit_signal:
+        exit_text += f" (killed by signal {run.exit_signal})"
+    duration = fmt_duration(run.duration_s)
+    lead, middle = "aicarbon  ", f"  ·  {exit_text}  ·  "
+    room = REPORT_WIDTH - cell_len(lead + middle + duration)
+    return Text.assemble(
+        (lead.rstrip(), "bold"),
+        "  " + _short(command_display(run.command), room) + middle,
+        (duration, "bold"),
+    )
+
+
 def _short(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
+    """``text`` cut to ``width`` terminal cells (wide characters count twice), with an ellipsis."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, max(width - 1, 0)).rstrip() + "…"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 J_PER_WH = 3600.0
 
 
@@ -38,10 +40,17 @@ def fmt_percent(share: float) -> str:
     return f"{share * 100:.0f}%" if share >= 0.01 or share == 0 else "<1%"
 
 
+SCIENTIFIC_FROM = 1e7  # 27,777,778 is not read at a glance: 2.78e+07 is
+
+
 def _num(value: float) -> str:
     """Three significant digits, without scientific notation for everyday magnitudes."""
+    if not math.isfinite(value):
+        return "?"
     if value == 0:
         return "0"
+    if abs(value) >= SCIENTIFIC_FROM:
+        return f"{value:.3g}"
     if abs(value) >= 100:
         return f"{value:,.0f}"
     if abs(value) >= 10:
@@ -72,6 +81,6 @@ def fmt_volume_l(litres: float) -> str:
 
 def fmt_count(value: float) -> str:
     """A count of everyday things: 0.0012, 0.35, 12, 1,200 (whole numbers without decimals)."""
-    if float(value).is_integer():
+    if float(value).is_integer() and abs(value) < SCIENTIFIC_FROM:
         return f"{int(value):,}"
     return _num(value)
