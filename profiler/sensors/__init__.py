@@ -55,9 +55,11 @@ def open_sensors(
     if "rapl" in chosen:
         try:
             rapl = RaplSensor(powercap_root(env))
-            opened.sensors.append(rapl)
         except SensorUnavailableError as exc:
             opened.unavailable.append(exc.unavailable)
+        else:
+            opened.sensors.append(rapl)
+            opened.unavailable += rapl.unavailable
     if "nvml" in chosen:
         try:
             nvml = NvmlSensor(nvml_module, environ=env)

@@ -42,6 +42,9 @@ class Domain:
     # The model behind an estimate (None for a measured domain). Its uncertainty band comes
     # with each reading, in ``Reading.bounds_j``.
     model: str | None = None
+    # What the domain cannot physically exceed, averaged over a sampling interval: a reading
+    # implying more is a sensor fault (None: no bound, e.g. an estimate).
+    max_power_w: float | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Unavailable:
     sensor: str
     reason: str
     fix: str | None = None
+    # True when the device exists and uses energy that is then missing from the machine total
+    # (a RAPL package that cannot be read, a GPU that cannot be opened): the total is partial.
+    uncounted: bool = False
 
 
 @dataclass

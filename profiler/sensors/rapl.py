@@ -50,7 +50,7 @@ _INSIDE_PACKAGE = {"core", "uncore"}
 
 def powercap_root(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
-    return Path(env.get(SYSFS_ROOT_ENV, "/sys")) / "class" / "powercap"
+    return Path(env.get(SYSFS_ROOT_ENV) or "/sys") / "class" / "powercap"  # empty means unset
 
 
 @dataclass
@@ -63,8 +63,27 @@ class _Zone:
     failed: bool = False
 
 
+class _ZoneProblem(Exception):
+    """A zone that exists but cannot be used, with why."""
+
+
 def _read_text(path: Path) -> str:
-    return path.read_text().strip()
+    return path.read_bytes().decode("ascii").strip()
+
+
+def _zone_name(zone_dir: Path) -> str:
+    """A zone's ``name``; _ZoneProblem when it is missing, not text, or unreadable."""
+    path = zone_dir / "name"
+    try:
+        return _read_text(path)
+    except FileNotFoundError:
+        raise _ZoneProblem(f"{zone_dir.name}: it has no name file") from None
+    except IsADirectoryError:
+        raise _ZoneProblem(f"{zone_dir.name}: its name is a directory, not a file") from None
+    except UnicodeDecodeError:
+        raise _ZoneProblem(f"{zone_dir.name}: its name file is not text") from None
+    except OSError as exc:
+        raise _ZoneProblem(f"{zone_dir.name}: its name cannot be read ({exc.strerror})") from None
 
 
 def _zone_domain(kind: DomainKind, domain_id: str, label: str, path: Path, in_total: bool) -> Domain:
@@ -75,11 +94,23 @@ def _zone_domain(kind: DomainKind, domain_id: str, label: str, path: Path, in_to
         source=f"rapl {path}",
         label=label,
         in_total=in_total,
+        max_power_w=MAX_POWER_W[kind],
     )
 
 
+# What no single RAPL domain can draw, averaged over a sampling interval: about twice the
+# largest server parts' limits (500 W packages; 24 DDR5 DIMMs stay under 400 W). A counter
+# that claims more is faulty (see sampler: implausible readings).
+MAX_POWER_W = {DomainKind.CPU: 1000.0, DomainKind.DRAM: 1000.0, DomainKind.PLATFORM: 2000.0}
+
+
 class RaplSensor:
-    """Cumulative joules for every RAPL package, its DRAM, and psys where present."""
+    """Cumulative joules for every RAPL package, its DRAM, and psys where present.
+
+    A zone that exists but cannot be read (permissions, a missing or garbled file) is not
+    silently dropped: it is listed in ``unavailable`` with its reason, and marked as missing
+    from the machine total when it is (or may be) a package or DRAM zone.
+    """
 
     name = "rapl"
 
@@ -92,36 +123,61 @@ class RaplSensor:
                     f"no RAPL powercap interface at {self.root} (usual in VMs and containers)",
                 )
             )
-        self.skipped: list[str] = []  # zones seen but deliberately not counted, with why
+        self.skipped: list[str] = []  # zones deliberately not counted (inside another), with why
+        self.unavailable: list[Unavailable] = []  # zones that exist but could not be read
         self._zones: list[_Zone] = []
         self._discover()
 
     # -- discovery ---------------------------------------------------------------------------
 
+    def _entries(self, directory: Path, pattern: re.Pattern[str]) -> list[Path]:
+        return sorted(p for p in directory.iterdir() if pattern.match(p.name))
+
     def _candidate_zones(self) -> list[tuple[Path, str, str | None]]:
         """(zone dir, zone name, parent zone name or None) for the zones to count."""
-        entries = sorted(p for p in self.root.iterdir() if p.name.startswith("intel-rapl"))
-        tops = [p for p in entries if _TOP_ZONE.match(p.name)]
+        try:
+            tops = self._entries(self.root, _TOP_ZONE)
+            mmio = self._entries(self.root, _MMIO_ZONE)
+        except OSError as exc:
+            raise SensorUnavailableError(
+                Unavailable(self.name, f"cannot list {self.root} ({exc.strerror})")
+            ) from None
         if not tops:
-            # Only the MMIO interface is present: use it as the package counter.
-            tops = [p for p in entries if _MMIO_ZONE.match(p.name)]
+            tops = mmio  # only the MMIO interface is present: use it as the package counter
         else:
-            self.skipped += [
-                f"{p.name}: MMIO twin of the MSR package counter" for p in entries if _MMIO_ZONE.match(p.name)
-            ]
+            self.skipped += [f"{p.name}: MMIO twin of the MSR package counter" for p in mmio]
         chosen: list[tuple[Path, str, str | None]] = []
         for top in tops:
-            name = _read_text(top / "name")
+            try:
+                name = _zone_name(top)
+            except _ZoneProblem as problem:
+                self._unreadable(top.name, str(problem), counted=True)
+                continue
             chosen.append((top, name, None))
             # Subzones appear both nested in the zone directory and as class-level links.
-            nested = sorted(p for p in top.iterdir() if _SUB_ZONE.match(p.name))
+            try:
+                nested = self._entries(top, _SUB_ZONE)
+            except OSError as exc:
+                self._unreadable(
+                    top.name,
+                    f"{top.name} ({name}): its subzones (DRAM) cannot be listed ({exc.strerror})",
+                    True,
+                )
+                continue
             for sub in nested:
-                sub_name = _read_text(sub / "name")
+                try:
+                    sub_name = _zone_name(sub)
+                except _ZoneProblem as problem:
+                    self._unreadable(sub.name, str(problem), counted=True)
+                    continue
                 if sub_name in _INSIDE_PACKAGE:
                     self.skipped.append(f"{sub.name} ({sub_name}): already inside {name}")
                     continue
                 chosen.append((sub, sub_name, name))
         return chosen
+
+    def _unreadable(self, zone: str, reason: str, counted: bool, fix: str | None = None) -> None:
+        self.unavailable.append(Unavailable(f"{self.name} {zone}", reason, fix, uncounted=counted))
 
     def _discover(self) -> None:
         denied: list[Path] = []
@@ -136,12 +192,23 @@ class RaplSensor:
                 max_range = int(_read_text(zone_dir / "max_energy_range_uj"))
             except PermissionError:
                 denied.append(energy_path)
+                self._unreadable(
+                    zone_dir.name,
+                    f"{domain.label}: {energy_path} is readable only by root (CVE-2020-8694)",
+                    domain.in_total,
+                    PERMISSION_FIX,
+                )
                 continue
             except (OSError, ValueError) as exc:
-                self.skipped.append(f"{zone_dir.name} ({zone_name}): unreadable ({exc})")
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a number"
+                self._unreadable(
+                    zone_dir.name, f"{domain.label}: unreadable counter ({why})", domain.in_total
+                )
                 continue
             self._zones.append(_Zone(domain, energy_path, max_range, last))
-        if denied and not self._zones:
+        if self._zones:
+            return
+        if denied and len(denied) == len(self.unavailable):
             raise SensorUnavailableError(
                 Unavailable(
                     self.name,
@@ -149,9 +216,10 @@ class RaplSensor:
                     PERMISSION_FIX,
                 )
             )
-        self.skipped += [f"{p}: permission denied" for p in denied]
-        if not self._zones:
-            raise SensorUnavailableError(Unavailable(self.name, f"no readable RAPL zone under {self.root}"))
+        reasons = "; ".join(u.reason for u in self.unavailable) or "no zone found"
+        raise SensorUnavailableError(
+            Unavailable(self.name, f"no readable RAPL zone under {self.root}: {reasons}")
+        )
 
     def _domain_for(self, zone_dir: Path, name: str, parent: str | None) -> Domain | None:
         if name.startswith("package"):
