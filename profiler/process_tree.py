@@ -1,5 +1,11 @@
 """CPU time and PIDs of the process tree aicarbon started, for attribution.
 
+Two ways to account the tree, chosen by ``open_tree``:
+
+* a cgroup of its own (``tree_cgroup``): exact and one read per sample, where aicarbon may
+  create one (root, or a delegated cgroup);
+* otherwise a walk of ``/proc``, described here.
+
 The tree is every descendant of the aicarbon process (it starts nothing but the measured
 command). Its cumulative CPU time at any moment is::
 
@@ -8,24 +14,68 @@ command). Its cumulative CPU time at any moment is::
 
 A child that starts and exits between two samples is not lost: once its parent reaps it, the
 kernel adds its time to the parent's cutime/cstime; if its parent died first, aicarbon (a child
-subreaper, see runner.become_subreaper) adopts it, and reaps it here, so its time moves into
+subreaper, see runner.become_subreaper) adopts and reaps it, so its time moves into
 RUSAGE_CHILDREN. The figure is kept monotonic: the kernel moves time between those places
-non-atomically, and a reading caught in between must not produce a negative interval.
+non-atomically, and a reading caught in between must not produce a negative interval. Time
+that arrives late is carried by attribution, not lost.
 
 Descendants are found through /proc/PID/task/TID/children (Linux), touching only the tree,
-not every process of the machine; elsewhere through psutil.
+not every process of the machine; elsewhere through psutil. A walk costs about 20 µs per
+process and thread: a big tree is walked less often, so that walking never takes more than
+``WALK_BUDGET`` of one core (1%), and always once more at the end of the run.
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol, TypeVar
 
 import psutil
+
+from .tree_cgroup import CgroupUnavailable, TreeCgroup, is_running
+
+T = TypeVar("T")
+TREE_ACCOUNTING_ENV = "AICARBON_TREE_ACCOUNTING"  # "proc" forces the /proc walk
+WALK_BUDGET = 0.01  # at most this share of one core spent walking /proc
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Plain strings, not pathlib: this runs at every sample and must stay cheap.
 _PROC = "/proc"
+
+
+class TreeAccounting(Protocol):
+    """What measuring needs to know about the command's process tree."""
+
+    method: str
+
+    def spawn(self, start: Callable[[], T]) -> T: ...
+
+    def set_main_pid(self, pid: int) -> None: ...
+
+    def cpu_seconds(self, fresh: bool = False) -> float: ...
+
+    @property
+    def pids(self) -> set[int]: ...
+
+    def running_descendants(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_tree(environ: Mapping[str, str] | None = None) -> TreeAccounting:
+    """A cgroup for the tree where one can be made, else the /proc walk (whose ``method``
+    says why there is no cgroup)."""
+    env = os.environ if environ is None else environ
+    if env.get(TREE_ACCOUNTING_ENV) == "proc":
+        return ProcessTree(reason=f"{TREE_ACCOUNTING_ENV}=proc")
+    try:
+        return TreeCgroup.create()
+    except CgroupUnavailable as exc:
+        return ProcessTree(reason=f"no cgroup: {exc}")
 
 
 def _rusage_children_s() -> float:
@@ -44,56 +94,97 @@ def _stat_fields(pid: int) -> list[str] | None:
 
 
 class ProcessTree:
-    """Live view of aicarbon's descendants."""
+    """Live view of aicarbon's descendants, through /proc."""
 
-    def __init__(self, main_pid: int | None = None) -> None:
+    def __init__(
+        self,
+        main_pid: int | None = None,
+        *,
+        reason: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.method = "proc walk" + (f" ({reason})" if reason else "")
         self._self = os.getpid()
-        self._main_pid = main_pid  # the measured command: reaped by the runner, not here
+        self._main_pid = main_pid
         self._baseline_s = _rusage_children_s()
         self._last_cpu_s = 0.0
         self._pids: set[int] = set()
         self._linux = os.path.isdir(f"{_PROC}/{self._self}/task")
+        self._clock = clock
+        self._own_threads: list[int] | None = None  # None: every thread of aicarbon
+        self._next_walk = float("-inf")
+        self.walks = 0
+        self.walk_cpu_s = 0.0  # CPU time spent walking: bounded by WALK_BUDGET
+
+    def spawn(self, start: Callable[[], T]) -> T:
+        # The command is the child of the thread that forks it; orphans adopted by a subreaper
+        # go to its main thread. Those two threads' children files are all aicarbon needs.
+        self._own_threads = sorted({self._self, threading.get_native_id()})
+        return start()
 
     def set_main_pid(self, pid: int) -> None:
         self._main_pid = pid
 
     @property
     def pids(self) -> set[int]:
-        """Descendant PIDs seen by the last ``cpu_seconds`` call."""
+        """Descendant PIDs seen by the last walk."""
         return set(self._pids)
 
-    def cpu_seconds(self) -> float:
-        """Cumulative CPU seconds of the tree since this probe was created."""
-        if self._linux:
-            own_children = self._children_of(self._self)
-            self._reap_adopted_orphans(own_children)
-            reaped_s = _rusage_children_s() - self._baseline_s
-            live_s = self._walk_linux(own_children)
-        else:
-            reaped_s = _rusage_children_s() - self._baseline_s
-            live_s = self._walk_psutil()
+    def cpu_seconds(self, fresh: bool = False) -> float:
+        """Cumulative CPU seconds of the tree since this probe was created; the last walk's
+        figure until the walking budget allows the next (``fresh`` walks now)."""
+        now = self._clock()
+        if not fresh and now < self._next_walk:
+            return self._last_cpu_s
+        started = time.thread_time()
+        reaped_s = _rusage_children_s() - self._baseline_s
+        live_s = self._walk_linux() if self._linux else self._walk_psutil()
         self._last_cpu_s = max(self._last_cpu_s, reaped_s + live_s)
+        cost = time.thread_time() - started
+        self.walks += 1
+        self.walk_cpu_s += cost
+        self._next_walk = now + cost / WALK_BUDGET
         return self._last_cpu_s
 
-    def _children_of(self, pid: int) -> list[int]:
+    def running_descendants(self) -> int:
+        """Descendants still running (not zombies), the command itself excluded."""
+        self.cpu_seconds(fresh=True)
+        return sum(1 for pid in self._pids if pid != self._main_pid and is_running(pid))
+
+    def close(self) -> None:
+        pass
+
+    def _children_of(self, pid: int, threads: int = 0) -> list[int]:
+        """Children of ``pid``: those of each of its threads. A single-threaded process
+        (``threads`` 1, from its stat) needs one read instead of a directory listing."""
         found: list[int] = []
         task_dir = f"{_PROC}/{pid}/task"
-        try:
-            tasks = os.listdir(task_dir)
-        except OSError:
-            return found
-        for tid in tasks:
+        if threads == 1:
+            tasks = [str(pid)]
+        else:
             try:
-                with open(f"{task_dir}/{tid}/children", "rb") as handle:
-                    found += [int(c) for c in handle.read().split()]
+                tasks = os.listdir(task_dir)
             except OSError:
-                continue
+                return found
+        for tid in tasks:
+            found += self._task_children(pid, tid)
         return found
 
-    def _walk_linux(self, own_children: list[int]) -> float:
+    @staticmethod
+    def _task_children(pid: int, tid: int | str) -> list[int]:
+        try:
+            with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as handle:
+                return [int(c) for c in handle.read().split()]
+        except OSError:
+            return []
+
+    def _walk_linux(self) -> float:
         total_ticks = 0
         pids: set[int] = set()
-        stack = list(own_children)
+        if self._own_threads is None:
+            stack = self._children_of(self._self)
+        else:
+            stack = [c for tid in self._own_threads for c in self._task_children(self._self, tid)]
         while stack:
             pid = stack.pop()
             if pid in pids:
@@ -102,21 +193,11 @@ class ProcessTree:
             if fields is None:
                 continue
             pids.add(pid)
+            # utime stime cutime cstime are fields 14-17 of stat, num_threads field 20
             total_ticks += sum(int(v) for v in fields[11:15])
-            stack += self._children_of(pid)
+            stack += self._children_of(pid, int(fields[17]))
         self._pids = pids
         return total_ticks / _TICKS_PER_S
-
-    def _reap_adopted_orphans(self, own_children: list[int]) -> None:
-        for pid in own_children:
-            if pid == self._main_pid:
-                continue
-            fields = _stat_fields(pid)
-            if fields is not None and fields[0] == "Z":
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
 
     def _walk_psutil(self) -> float:
         total = 0.0

@@ -100,7 +100,7 @@ class SignalForwarder:
         self._child: subprocess.Popen[bytes] | None = None
         self._pending: list[int] = []
         self.received: int | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # the handler may run inside attach(), on the same thread
 
     def attach(self, child: subprocess.Popen[bytes]) -> None:
         with self._lock:
@@ -112,12 +112,12 @@ class SignalForwarder:
     def handle(self, signum: int, _frame: FrameType | None = None) -> None:
         if self.received is None:
             self.received = signum
-        if signum in _TERMINAL_SIGNALS and _in_terminal_foreground():
-            return  # the terminal delivered it to the child already
         with self._lock:
-            if self._child is None:
+            if self._child is None:  # not started yet: the terminal could not reach it
                 self._pending.append(signum)
                 return
+        if signum in _TERMINAL_SIGNALS and _in_terminal_foreground():
+            return  # the terminal delivered it to the child already
         self._send(signum)
 
     def _send(self, signum: int) -> None:
@@ -143,17 +143,22 @@ class SignalForwarder:
                 signal.signal(s, handler)
 
 
-def wait(child: subprocess.Popen[bytes], forwarder: SignalForwarder) -> ChildExit:
-    """Wait for the child only (orphans adopted as subreaper are reaped by the tree probe)."""
+def wait(
+    child: subprocess.Popen[bytes], forwarder: SignalForwarder, *, reap_orphans: bool = False
+) -> ChildExit:
+    """Wait for the child to exit. With ``reap_orphans`` (aicarbon is a child subreaper),
+    every descendant re-parented to aicarbon is reaped the moment it exits, so that none stays
+    a zombie and its CPU time is accounted at once."""
     while True:
         try:
-            _, raw = os.waitpid(child.pid, 0)
-            break
+            pid, raw = os.waitpid(-1 if reap_orphans else child.pid, 0)
         except ChildProcessError:  # reaped elsewhere: Popen knows its code
             raw = None
             break
         except InterruptedError:
             continue
+        if pid == child.pid:
+            break
     if raw is None:
         returncode = child.wait()
     else:

@@ -1,13 +1,46 @@
-"""The background loop: read every sensor on a fixed period and feed the accumulator."""
+"""The background loop: read every sensor on a fixed period and feed the accumulator.
+
+Readings are checked before they are used:
+
+* a domain whose cumulative energy is not a finite number has failed (``DomainFailure``);
+* a reading that implies more power than the domain can draw (``Domain.max_power_w``, over
+  the interval plus ``IMPLAUSIBLE_SLACK_S`` for counters that update in steps) is a sensor
+  fault, not energy: the jump is replaced by the domain's last plausible power over the same
+  interval, and the record lists it (``ImplausibleReading``).
+"""
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .accounting import Accumulator, Snapshot
-from .sensors.base import DomainFailure, Sensor
+from .sensors.base import Domain, DomainFailure, Sensor
+
+IMPLAUSIBLE_SLACK_S = 0.25  # counters that tick in steps (NVML's) may show a step early
+MAX_IMPLAUSIBLE_KEPT = 16  # per domain; the count goes on
+
+
+@dataclass
+class ImplausibleReading:
+    domain_id: str
+    at_s: float  # when it was read, seconds from the start
+    duration_s: float  # the interval it covered
+    reported_j: float  # what the counter claimed for the interval
+    counted_j: float  # what was counted instead (the last plausible power x duration)
+
+
+@dataclass
+class _Counter:
+    """The last raw reading of one domain and its last plausible power."""
+
+    raw_j: float
+    t_s: float
+    power_w: float = 0.0
+    offset_j: float = 0.0  # implausible energy removed so far
 
 
 class Sampler:
@@ -15,7 +48,8 @@ class Sampler:
 
     ``tree_cpu_s`` and ``machine_busy_s`` give cumulative CPU seconds for attribution;
     ``gpu_pids`` (NVML's compute processes per GPU domain) and ``tree_pids`` say which GPUs
-    the tree uses, checked every ``gpu_check_s`` seconds because the NVML query is costly.
+    the tree uses, checked every ``gpu_check_s`` seconds because the NVML query is costly,
+    and at the first sample after ``check_gpus_soon``.
     """
 
     def __init__(
@@ -24,7 +58,7 @@ class Sampler:
         accumulator: Accumulator,
         interval_s: float,
         *,
-        tree_cpu_s: Callable[[], float] = lambda: 0.0,
+        tree_cpu_s: Callable[..., float] = lambda fresh=False: 0.0,
         machine_busy_s: Callable[[], float] = lambda: 0.0,
         tree_pids: Callable[[], set[int]] = set,
         gpu_pids: Callable[[], dict[str, set[int]]] | None = None,
@@ -40,48 +74,51 @@ class Sampler:
         self._gpu_pids = gpu_pids
         self._gpu_check_s = gpu_check_s
         self._clock = clock
-        self._stop = threading.Event()
+        # Held while the loop runs; stop() releases it. Waiting on a lock with a timeout costs
+        # the sleeping thread less than an Event's condition variable, at every tick.
+        self._running = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._domains: dict[str, Domain] = {d.id: d for s in sensors for d in s.domains}
+        self._counters: dict[str, _Counter] = {}
         self._energy: dict[str, float] = {}
         self._bounds: dict[str, tuple[float, float]] = {}
         self._gpus_in_use: frozenset[str] = frozenset()
+        self._gpus_others: frozenset[str] = frozenset()
         self._last_gpu_check = float("-inf")
         self.failures: list[DomainFailure] = []
+        self._failed: set[str] = set()
+        self.implausible: list[ImplausibleReading] = []
+        self.implausible_count: dict[str, int] = {}
         self.shared_gpus: set[str] = set()  # GPUs the tree used alongside other processes
         self.start_t: float | None = None
         self.cpu_s = 0.0  # CPU time spent by the sampling thread itself: aicarbon's overhead
 
-    def sample(self) -> None:
-        """Take one snapshot now (also used for the first and the last)."""
+    def sample(self, final: bool = False) -> None:
+        """Take one snapshot now (also used for the first and, ``final``, the last)."""
         now = self._clock()
         if self.start_t is None:
             self.start_t = now
+        failed = {f.domain_id for f in self.failures}
         for sensor in self.sensors:
             try:
                 reading = sensor.read()
             except Exception as exc:  # noqa: BLE001 - a broken sensor must not lose the run
                 for domain in sensor.domains:
-                    if domain.id not in {f.domain_id for f in self.failures}:
+                    if domain.id not in failed:
                         self.failures.append(
                             DomainFailure(domain.id, f"{sensor.name}: {exc}", now - self.start_t)
                         )
                 continue
-            self._energy.update(reading.energy_j)
-            self._bounds.update(reading.bounds_j)
             for failure in reading.failures:
                 failure.at_s = now - self.start_t
                 self.failures.append(failure)
-        tree_cpu = self._tree_cpu_s()
-        if self._gpu_pids is not None and now - self._last_gpu_check >= self._gpu_check_s:
-            self._last_gpu_check = now
-            tree = self._tree_pids()
-            in_use = set()
-            for domain_id, pids in self._gpu_pids().items():
-                if pids & tree:
-                    in_use.add(domain_id)
-                    if pids - tree:
-                        self.shared_gpus.add(domain_id)
-            self._gpus_in_use = frozenset(in_use)
+            for domain_id, raw_j in reading.energy_j.items():
+                if domain_id not in failed:
+                    self._take(domain_id, raw_j, now)
+            self._bounds.update(reading.bounds_j)
+        tree_cpu = self._tree_cpu_s(fresh=final)
+        if self._gpu_pids is not None and (final or now - self._last_gpu_check >= self._gpu_check_s):
+            self._check_gpus(now)
         self.accumulator.add(
             Snapshot(
                 now,
@@ -90,11 +127,59 @@ class Sampler:
                 tree_cpu,
                 self._machine_busy_s(),
                 self._gpus_in_use,
+                self._gpus_others,
             )
         )
 
+    def _take(self, domain_id: str, raw_j: float, now: float) -> None:
+        """Check one cumulative reading and keep its plausible part."""
+        assert self.start_t is not None
+        if not math.isfinite(raw_j):
+            self.failures.append(
+                DomainFailure(domain_id, f"non-finite reading ({raw_j})", now - self.start_t)
+            )
+            return
+        counter = self._counters.get(domain_id)
+        if counter is None:
+            self._counters[domain_id] = _Counter(raw_j, now)
+            self._energy[domain_id] = raw_j
+            return
+        dt = now - counter.t_s
+        delta = raw_j - counter.raw_j
+        domain = self._domains.get(domain_id)
+        cap = domain.max_power_w if domain is not None else None
+        if cap is not None and delta > cap * (dt + IMPLAUSIBLE_SLACK_S):
+            counted = counter.power_w * dt
+            counter.offset_j += delta - counted
+            self.implausible_count[domain_id] = self.implausible_count.get(domain_id, 0) + 1
+            if self.implausible_count[domain_id] <= MAX_IMPLAUSIBLE_KEPT:
+                self.implausible.append(ImplausibleReading(domain_id, now - self.start_t, dt, delta, counted))
+        elif dt > 0:
+            counter.power_w = max(delta, 0.0) / dt
+        counter.raw_j, counter.t_s = raw_j, now
+        self._energy[domain_id] = raw_j - counter.offset_j
+
+    def _check_gpus(self, now: float) -> None:
+        assert self._gpu_pids is not None
+        self._last_gpu_check = now
+        tree = self._tree_pids()
+        in_use, others = set(), set()
+        for domain_id, pids in self._gpu_pids().items():
+            if pids & tree:
+                in_use.add(domain_id)
+                if pids - tree:
+                    self.shared_gpus.add(domain_id)
+            elif pids:
+                others.add(domain_id)
+        self._gpus_in_use, self._gpus_others = frozenset(in_use), frozenset(others)
+
+    def check_gpus_soon(self) -> None:
+        """Look at the GPUs' processes at the next sample (the command has just started)."""
+        self._last_gpu_check = float("-inf")
+
     def start(self) -> None:
         self.sample()
+        self._running.acquire()
         self._thread = threading.Thread(target=self._loop, name="aicarbon-sampler", daemon=True)
         self._thread.start()
 
@@ -102,14 +187,17 @@ class Sampler:
         assert self.start_t is not None
         started_cpu = time.thread_time()
         tick = 1
-        while not self._stop.wait(max(self.start_t + tick * self.interval_s - self._clock(), 0.0)):
+        while not self._running.acquire(
+            timeout=max(self.start_t + tick * self.interval_s - self._clock(), 0.0)
+        ):
             self.sample()
             # Skip ticks missed under load instead of bursting to catch up.
             tick = max(tick + 1, int((self._clock() - self.start_t) / self.interval_s) + 1)
         self.cpu_s = time.thread_time() - started_cpu
 
     def stop(self) -> None:
-        self._stop.set()
         if self._thread is not None:
+            self._running.release()
             self._thread.join()
-        self.sample()
+            self._thread = None
+        self.sample(final=True)

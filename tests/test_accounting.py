@@ -61,7 +61,80 @@ def test_short_final_interval_counts_for_energy_but_not_for_peak() -> None:
     acc.add(Snapshot(0.1, {"cpu:package-0": 1.0}))  # 10 W
     acc.add(Snapshot(0.101, {"cpu:package-0": 1.1}))  # 100 W over 1 ms: noise
     assert acc.totals["cpu:package-0"].energy_j == pytest.approx(1.1)
-    assert acc.peak_power_w == pytest.approx(10)
+    # not 100 W; and never below the run's average power (1.1 J in 0.101 s)
+    assert acc.peak_power_w == pytest.approx(1.1 / 0.101)
+
+
+def test_a_run_shorter_than_one_interval_has_a_peak_not_zero() -> None:
+    acc = Accumulator([CPU], Timeline(0.1, 8), interval_s=0.1)
+    acc.add(Snapshot(0.0, {"cpu:package-0": 0}))
+    acc.add(Snapshot(0.02, {"cpu:package-0": 0.5}))  # 25 W over 20 ms, the whole run
+    assert acc.peak_power_w == pytest.approx(25)
+
+
+def test_late_tree_cpu_time_is_carried_not_clamped_away() -> None:
+    """The tree's 2 CPU-s of the first interval reach aicarbon only in the second (a parent
+    reaped its children): per-interval clamping would charge 50% of the energy, not 100%."""
+    acc = Accumulator([CPU], Timeline(1.0, 8), interval_s=1.0)
+    acc.add(Snapshot(0.0, {"cpu:package-0": 0}, tree_cpu_s=0, machine_busy_s=0))
+    acc.add(Snapshot(1.0, {"cpu:package-0": 30}, tree_cpu_s=0, machine_busy_s=2))
+    acc.add(Snapshot(2.0, {"cpu:package-0": 60}, tree_cpu_s=4, machine_busy_s=4))
+    acc.finish()
+    assert acc.totals["cpu:package-0"].attributed_j == pytest.approx(60)
+
+
+def test_carried_time_fills_spare_busy_time_and_the_rest_is_charged_at_the_end() -> None:
+    acc = Accumulator([CPU], Timeline(1.0, 8), interval_s=1.0)
+    acc.add(Snapshot(0.0, {"cpu:package-0": 0}, tree_cpu_s=0, machine_busy_s=0))
+    # 3 tree CPU-s arrive in an interval with only 1 busy CPU-s: 2 are carried
+    acc.add(Snapshot(1.0, {"cpu:package-0": 10}, tree_cpu_s=3, machine_busy_s=1))
+    # the next interval: 4 busy CPU-s, 1 of them the tree's own: 1 + 2 carried = 3 of 4
+    acc.add(Snapshot(2.0, {"cpu:package-0": 40}, tree_cpu_s=4, machine_busy_s=5))
+    assert acc.totals["cpu:package-0"].attributed_j == pytest.approx(10 + 30 * 3 / 4)
+    acc.finish()  # nothing left to carry: no change
+    assert acc.totals["cpu:package-0"].attributed_j == pytest.approx(10 + 30 * 3 / 4)
+    # tree time arrives after the busy time it was spent in: charged at the run's rate, capped
+    acc = Accumulator([CPU], Timeline(1.0, 8), interval_s=1.0)
+    acc.add(Snapshot(0.0, {"cpu:package-0": 0}, tree_cpu_s=0, machine_busy_s=0))
+    acc.add(Snapshot(1.0, {"cpu:package-0": 20}, tree_cpu_s=0.5, machine_busy_s=2))
+    acc.add(Snapshot(2.0, {"cpu:package-0": 40}, tree_cpu_s=2.5, machine_busy_s=2))  # +2 s, 0 busy
+    assert acc.totals["cpu:package-0"].attributed_j == pytest.approx(20 * 0.25)
+    acc.finish()
+    # 2 carried CPU-s at 40 J per 2 busy CPU-s would add 40 J: capped at the domain's 40 J
+    assert acc.totals["cpu:package-0"].attributed_j == pytest.approx(40)
+
+
+def test_gpu_energy_nobody_owns_goes_to_its_users_by_time() -> None:
+    gpu1 = Domain("gpu:1", DomainKind.GPU, Method.MEASURED, "nvml", "GPU 1")
+    gpu2 = Domain("gpu:2", DomainKind.GPU, Method.MEASURED, "nvml", "GPU 2")
+    acc = Accumulator([GPU, gpu1, gpu2], Timeline(1.0, 8), interval_s=1.0)
+    e = {"gpu:0": 0, "gpu:1": 0, "gpu:2": 0}
+    acc.add(Snapshot(0.0, dict(e)))
+    # 1 s with no context anywhere (the command is starting CUDA): 50 J on each GPU
+    acc.add(Snapshot(1.0, {k: 50 for k in e}))
+    # 2 s: the tree alone on gpu:0; gpu:1 the tree for 1 s and another process for 1 s
+    acc.add(Snapshot(2.0, {k: 150 for k in e}, gpus_in_use=frozenset({"gpu:0", "gpu:1"})))
+    acc.add(
+        Snapshot(
+            3.0,
+            {k: 250 for k in e},
+            gpus_in_use=frozenset({"gpu:0"}),
+            gpus_used_by_others=frozenset({"gpu:1"}),
+        )
+    )
+    acc.add(
+        Snapshot(
+            4.0,
+            {k: 350 for k in e},
+            gpus_in_use=frozenset({"gpu:0"}),
+            gpus_used_by_others=frozenset({"gpu:1"}),
+        )
+    )
+    acc.finish()
+    assert acc.totals["gpu:0"].attributed_j == pytest.approx(350)  # alone: all of it
+    # gpu:1: 2 s in the tree's use (the transition interval counts for the tree), 1 s others'
+    assert acc.totals["gpu:1"].attributed_j == pytest.approx(200 + 50 * 2 / 3)
+    assert acc.totals["gpu:2"].attributed_j == 0  # never touched by the tree
 
 
 def test_timeline_stays_bounded_over_24_hours_at_10_hz_and_keeps_every_joule() -> None:

@@ -1,12 +1,15 @@
-"""Machine-wide CPU time from the OS (``/proc/stat`` through psutil)."""
+"""Machine-wide CPU time from the OS (``/proc/stat``; psutil where there is none)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
+
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 @dataclass(frozen=True)
@@ -15,6 +18,32 @@ class CpuTimes:
 
     busy_s: float  # user + nice + system + irq + softirq (guest time is inside user/nice)
     total_s: float  # busy + idle + iowait + steal
+
+
+class ProcStat:
+    """Machine CPU times read from ``/proc/stat`` through a descriptor kept open: one
+    ``pread`` of its first line per call, about ten times cheaper than psutil's parse (this
+    runs at every sample). Falls back to psutil where ``/proc/stat`` cannot be opened."""
+
+    def __init__(self, path: str = "/proc/stat") -> None:
+        try:
+            self._fd: int | None = os.open(path, os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def __call__(self) -> CpuTimes:
+        if self._fd is None:
+            return machine_cpu_times()
+        # cpu  user nice system idle iowait irq softirq steal guest guest_nice (clock ticks)
+        fields = os.pread(self._fd, 256, 0).split(None, 9)
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, fields[1:9])
+        busy = user + nice + system + irq + softirq  # guest time is inside user and nice
+        return CpuTimes(busy / _TICKS_PER_S, (busy + idle + iowait + steal) / _TICKS_PER_S)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def machine_cpu_times() -> CpuTimes:
@@ -30,9 +59,17 @@ def logical_cpus() -> int:
 
 
 def memory_in_use_bytes() -> tuple[int, int]:
-    """(bytes in use = total - available, total bytes)."""
-    vm = psutil.virtual_memory()
-    return vm.total - vm.available, vm.total
+    """(bytes in use = total - available, total bytes), from the first lines of
+    /proc/meminfo (psutil parses all fifty of them); psutil elsewhere."""
+    try:
+        with open("/proc/meminfo", "rb") as handle:
+            head = handle.read(512)
+        fields = {line.split(b":")[0]: int(line.split()[1]) * 1024 for line in head.splitlines()[:3]}
+        total, available = fields[b"MemTotal"], fields[b"MemAvailable"]
+    except (OSError, KeyError, IndexError, ValueError):
+        vm = psutil.virtual_memory()
+        total, available = vm.total, vm.available
+    return total - available, total
 
 
 class Throttled:
