@@ -24,7 +24,7 @@ def test_energy_counter_gives_joules_since_start() -> None:
 
 def test_without_energy_counter_power_is_integrated_trapezoidally(clock: FakeClock) -> None:
     gpu = FakeGpu(energy_mj=None, power_mw=100_000)
-    sensor = NvmlSensor(make_fake_pynvml([gpu]), environ={}, clock=clock)
+    sensor = NvmlSensor(make_fake_pynvml([gpu]), environ={}, clock=clock, poll_in_background=False)
     assert "integrated" in sensor.domains[0].source
     clock.advance(2.0)
     gpu.power_mw = 300_000

@@ -4,8 +4,13 @@ Per GPU, the best counter it has:
 
 * ``nvmlDeviceGetTotalEnergyConsumption`` (millijoules since the driver loaded; Volta and
   newer): read directly, the difference from the first reading is the run's energy.
-* otherwise ``nvmlDeviceGetPowerUsage`` (milliwatts), integrated with the trapezoidal rule
-  between readings, so the sensor still exposes a cumulative counter.
+* otherwise ``nvmlDeviceGetPowerUsage`` (milliwatts), read about 125 times a second at
+  jittered instants and integrated (``power_poll``), so the sensor still exposes a cumulative
+  counter and a periodic load cannot alias with the readings.
+
+Each GPU domain carries the most it can draw: twice NVML's maximum power limit
+(``nvmlDeviceGetPowerManagementLimitConstraints``), else 5 kW; a reading implying more is a
+sensor fault (see sampler).
 
 Which GPUs: every GPU NVML enumerates, or, when ``CUDA_VISIBLE_DEVICES`` is set, the ones it
 names. NVML ignores that variable and numbers GPUs in PCI bus order, so:
@@ -24,7 +29,9 @@ errors are translated here: nothing above this module imports ``pynvml``.
 from __future__ import annotations
 
 import importlib
+import math
 import os
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,8 +48,10 @@ from .base import (
     SensorUnavailableError,
     Unavailable,
 )
+from .power_poll import PowerIntegrator
 
 INSTALL_FIX = "pip install nvidia-ml-py (NVIDIA's official bindings, which provide 'pynvml')"
+DEFAULT_MAX_POWER_W = 5000.0  # above any single GPU module (GB200: about 2.7 kW)
 
 
 @dataclass
@@ -59,8 +68,6 @@ class _Gpu:
     domain: Domain
     has_energy_counter: bool
     first_mj: float = 0.0
-    last_power_w: float = 0.0
-    last_t_s: float = 0.0
     total_j: float = 0.0
     failed: bool = False
 
@@ -151,9 +158,15 @@ class NvmlSensor:
         nvml: ModuleType | None = None,
         environ: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        poll_in_background: bool = True,
+        rng: random.Random | None = None,
     ) -> None:
         self._nvml = nvml if nvml is not None else _import_pynvml()
         self._clock = clock
+        self._poll_in_background = poll_in_background
+        self._rng = rng
+        self._power: PowerIntegrator | None = None
         env = os.environ if environ is None else environ
         self.unavailable: list[Unavailable] = []  # GPUs skipped at start, one line each
         self.notes: list[str] = []
@@ -199,38 +212,67 @@ class NvmlSensor:
                     "unset CUDA_VISIBLE_DEVICES or name the GPUs to measure",
                 )
             )
-        now = self._clock()
         for index in indices:
             handle = handles[index]
             info = GpuInfo(index, _text(nv.nvmlDeviceGetName(handle)), uuids[index])
-            gpu = self._start_gpu(info, handle, now)
+            gpu = self._start_gpu(info, handle)
             if gpu is not None:
                 self._gpus.append(gpu)
         if not self._gpus:
             raise SensorUnavailableError(Unavailable(self.name, "no visible GPU reports energy or power"))
+        polled = {g.domain.id: self._power_reader(g.handle) for g in self._gpus if not g.has_energy_counter}
+        if polled:
+            self._power = PowerIntegrator(polled, clock=self._clock, rng=self._rng)
+            if self._poll_in_background:
+                self._power.start()
 
-    def _start_gpu(self, info: GpuInfo, handle: Any, now: float) -> _Gpu | None:
+    def _start_gpu(self, info: GpuInfo, handle: Any) -> _Gpu | None:
         nv = self._nvml
         label = f"GPU {info.index} {info.name}"
+        max_w = self._max_power_w(handle)
         try:
             first_mj = float(nv.nvmlDeviceGetTotalEnergyConsumption(handle))
             source = f"nvml total energy counter ({info.uuid})"
-            domain = Domain(f"gpu:{info.index}", DomainKind.GPU, Method.MEASURED, source, label)
-            return _Gpu(info, handle, domain, True, first_mj=first_mj, last_t_s=now)
+            domain = Domain(
+                f"gpu:{info.index}", DomainKind.GPU, Method.MEASURED, source, label, max_power_w=max_w
+            )
+            return _Gpu(info, handle, domain, True, first_mj=first_mj)
         except nv.NVMLError as exc:
             if getattr(exc, "value", None) != nv.NVML_ERROR_NOT_SUPPORTED:
-                self.unavailable.append(Unavailable(f"nvml gpu:{info.index}", f"{label}: {exc}"))
+                self.unavailable.append(
+                    Unavailable(f"nvml gpu:{info.index}", f"{label}: {exc}", uncounted=True)
+                )
                 return None
         try:
-            power_w = nv.nvmlDeviceGetPowerUsage(handle) / 1000.0
+            nv.nvmlDeviceGetPowerUsage(handle)
         except nv.NVMLError as exc:
             self.unavailable.append(
-                Unavailable(f"nvml gpu:{info.index}", f"{label} reports neither energy nor power: {exc}")
+                Unavailable(
+                    f"nvml gpu:{info.index}",
+                    f"{label} reports neither energy nor power: {exc}",
+                    uncounted=True,
+                )
             )
             return None
-        source = f"nvml power draw, integrated ({info.uuid}; no energy counter before Volta)"
-        domain = Domain(f"gpu:{info.index}", DomainKind.GPU, Method.MEASURED, source, label)
-        return _Gpu(info, handle, domain, False, last_power_w=power_w, last_t_s=now)
+        source = f"nvml power draw, read at jittered instants and integrated ({info.uuid}; no energy counter)"
+        domain = Domain(
+            f"gpu:{info.index}", DomainKind.GPU, Method.MEASURED, source, label, max_power_w=max_w
+        )
+        return _Gpu(info, handle, domain, False)
+
+    def _power_reader(self, handle: Any) -> Callable[[], float]:
+        nv = self._nvml
+        return lambda: nv.nvmlDeviceGetPowerUsage(handle) / 1000.0
+
+    def _max_power_w(self, handle: Any) -> float:
+        """Twice the GPU's maximum power limit: more than it can draw, even in a spike."""
+        query = getattr(self._nvml, "nvmlDeviceGetPowerManagementLimitConstraints", None)
+        try:
+            _, max_mw = query(handle) if query is not None else (0, 0)
+            max_w = 2.0 * float(max_mw) / 1000.0
+        except Exception:  # noqa: BLE001 - not supported, or an unexpected answer
+            return DEFAULT_MAX_POWER_W
+        return max_w if math.isfinite(max_w) and max_w > 0 else DEFAULT_MAX_POWER_W
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -244,20 +286,21 @@ class NvmlSensor:
 
     def read(self) -> Reading:
         nv = self._nvml
-        now = self._clock()
         failures: list[DomainFailure] = []
+        polled = self._power.totals_j() if self._power is not None else {}
+        poll_errors = self._power.errors() if self._power is not None else {}
         for gpu in self._gpus:
             if gpu.failed:
                 continue
+            if not gpu.has_energy_counter:
+                gpu.total_j = polled[gpu.domain.id]
+                if gpu.domain.id in poll_errors:
+                    gpu.failed = True
+                    failures.append(DomainFailure(gpu.domain.id, poll_errors[gpu.domain.id]))
+                continue
             try:
-                if gpu.has_energy_counter:
-                    mj = float(nv.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
-                    gpu.total_j = max(gpu.total_j, (mj - gpu.first_mj) / 1000.0)
-                else:
-                    power_w = nv.nvmlDeviceGetPowerUsage(gpu.handle) / 1000.0
-                    gpu.total_j += (gpu.last_power_w + power_w) / 2.0 * (now - gpu.last_t_s)
-                    gpu.last_power_w = power_w
-                    gpu.last_t_s = now
+                mj = float(nv.nvmlDeviceGetTotalEnergyConsumption(gpu.handle))
+                gpu.total_j = max(gpu.total_j, (mj - gpu.first_mj) / 1000.0)
             except nv.NVMLError as exc:
                 gpu.failed = True
                 failures.append(DomainFailure(gpu.domain.id, str(exc)))
@@ -278,6 +321,8 @@ class NvmlSensor:
         return result
 
     def close(self) -> None:
+        if self._power is not None:
+            self._power.stop()
         try:
             self._nvml.nvmlShutdown()
         except Exception:  # noqa: BLE001 - shutting down a library that may be half started
