@@ -6,18 +6,41 @@ US states (EPA eGRID 2023, lbs/MWh), Canadian provinces (energy mix), Chinese pr
 world average (IEA) in ``carbon_intensity_per_source.json``. Upgrading codecarbon updates them.
 The package is located with ``importlib.util.find_spec`` and never imported: importing it
 costs seconds and pulls pandas.
+
+The files' layout changes between codecarbon releases (3.3.2 added the 2023 US and Chinese
+tables; 3.3.0 had none): pyproject.toml admits the versions whose layout was verified
+(``VERIFIED_CODECARBON``), and a file that is missing or unreadable is one sentence naming the
+codecarbon version found, never a traceback. tests/test_grid_data.py reads every file named
+here from the installed codecarbon.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import importlib.util
+import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 LBS_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000.0  # 1 lb = 453.59237 g; 1 MWh = 1000 kWh
+VERIFIED_CODECARBON = ">=3.3.2,<3.4"  # as in pyproject.toml
+DATA_FILES = (
+    "private_infra/carbon_intensity_per_source.json",
+    "private_infra/global_energy_mix.json",
+    "private_infra/2023/usa_emissions.json",
+    "private_infra/2023/canada_energy_mix.json",
+    "private_infra/2023/china_provincial_emissions.json",
+    "private_infra/nordic_emissions.json",
+    "cloud/impact.csv",
+)
 
 
 class GridError(ValueError):
@@ -43,11 +66,68 @@ def codecarbon_data_dir() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
+def codecarbon_version() -> str:
+    """The installed codecarbon's version, from its dist-info (no import, no importlib.metadata)."""
+    site = codecarbon_data_dir().parent.parent
+    for dist_info in sorted(site.glob("codecarbon-*.dist-info")):
+        try:
+            for line in (dist_info / "METADATA").read_text(encoding="utf-8").splitlines():
+                if line.startswith("Version:"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            continue
+    return "of unknown version"
+
+
+def _data_file_error(relative: str, why: str) -> GridError:
+    return GridError(
+        f"codecarbon {codecarbon_version()} has no usable grid data file {relative} ({why}); "
+        f"aicarbon reads the layout of codecarbon {VERIFIED_CODECARBON}: "
+        f"pip install 'codecarbon{VERIFIED_CODECARBON}', or set --carbon-intensity"
+    )
+
+
+def _layout_checked(function: Callable[P, R]) -> Callable[P, R]:
+    """A data file whose content is not shaped as expected is one sentence, not a traceback."""
+
+    @functools.wraps(function)
+    def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except GridError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise GridError(
+                f"codecarbon {codecarbon_version()}'s grid data is not laid out as aicarbon expects "
+                f"({type(exc).__name__}: {exc}); aicarbon reads codecarbon{VERIFIED_CODECARBON}: "
+                f"pip install 'codecarbon{VERIFIED_CODECARBON}', or set --carbon-intensity"
+            ) from None
+
+    return checked
+
+
+def _read_data(relative: str) -> str:
+    try:
+        return (codecarbon_data_dir() / relative).read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise _data_file_error(relative, "missing") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _data_file_error(relative, getattr(exc, "strerror", None) or "not UTF-8 text") from None
+
+
 @cache
 def _json(relative: str) -> dict:
-    return json.loads((codecarbon_data_dir() / relative).read_text(encoding="utf-8"))
+    text = _read_data(relative)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _data_file_error(relative, "not valid JSON") from None
+    if not isinstance(data, dict):
+        raise _data_file_error(relative, "not a JSON object")
+    return data
 
 
+@_layout_checked
 def world_average() -> GridIntensity:
     data = _json("private_infra/carbon_intensity_per_source.json")
     return GridIntensity(
@@ -62,6 +142,7 @@ def _countries() -> dict[str, dict]:
     return _json("private_infra/global_energy_mix.json")
 
 
+@_layout_checked
 def country(iso3: str) -> GridIntensity:
     code = iso3.strip().upper()
     mix = _countries().get(code)
@@ -75,6 +156,7 @@ def country(iso3: str) -> GridIntensity:
     )
 
 
+@_layout_checked
 def country_codes() -> list[str]:
     return [code for code, m in _countries().items() if m.get("carbon_intensity") is not None]
 
@@ -155,18 +237,19 @@ def _nordic(prefix: str, name: str) -> dict[str, GridIntensity]:
     }
 
 
+@cache
 def _cloud() -> dict[str, GridIntensity]:
-    path = codecarbon_data_dir() / "cloud" / "impact.csv"
+    relative = "cloud/impact.csv"
     result = {}
-    with path.open(encoding="utf-8-sig") as handle:
-        for row in csv.DictReader(handle):
-            label = f"{row['providerName']} {row['region']} ({row['country_name']})"
-            value = GridIntensity(float(row["impact"]), label, f"{row['source']} via codecarbon", None)
-            result[row["region"].lower()] = value
-            result[f"{row['provider']}:{row['region']}".lower()] = value
+    for row in csv.DictReader(io.StringIO(_read_data(relative))):
+        label = f"{row['providerName']} {row['region']} ({row['country_name']})"
+        value = GridIntensity(float(row["impact"]), label, f"{row['source']} via codecarbon", None)
+        result[row["region"].lower()] = value
+        result[f"{row['provider']}:{row['region']}".lower()] = value
     return result
 
 
+@_layout_checked
 def cloud_regions() -> dict[str, GridIntensity]:
     return _cloud()
 
@@ -180,6 +263,7 @@ REGION_TABLES = {
 }
 
 
+@_layout_checked
 def regions(iso3: str | None) -> dict[str, GridIntensity]:
     """Regions the data has for a country; with ``iso3`` None, every region it has (the
     countries' and the cloud regions)."""
@@ -193,6 +277,7 @@ def regions(iso3: str | None) -> dict[str, GridIntensity]:
     return table() if table else {}
 
 
+@_layout_checked
 def region(iso3: str | None, name: str) -> GridIntensity:
     """A region of a country, or a cloud region (``gcp:europe-west1`` or ``europe-west1``)."""
     key = name.strip().lower()
@@ -212,6 +297,7 @@ def region(iso3: str | None, name: str) -> GridIntensity:
     raise GridError(f"unknown region {name!r} {where}; {hint}")
 
 
+@_layout_checked
 def resolve(iso3: str | None, region_name: str | None) -> GridIntensity:
     if region_name:
         if iso3:
