@@ -302,7 +302,8 @@ class Run:
         except RecursionError:
             raise RecordError(f"{path} is nested too deeply to be a run record") from None
         except ValueError as exc:  # NaN/Infinity, or an integer of thousands of digits
-            raise RecordError(f"{path} is not strict JSON ({exc})") from None
+            why = "a number of thousands of digits" if "digits" in str(exc) else str(exc)
+            raise RecordError(f"{path} is not strict JSON ({why})") from None
         return cls.from_dict(data, str(path))
 
 

@@ -136,6 +136,20 @@ def _print_problems(run: Run, console: Console) -> None:
         if d.failed:
             at = f" after {fmt_duration(d.failed_at_s)}" if d.failed_at_s is not None else ""
             console.print(f"! {d.label} stopped answering{at}: {d.failed}; its energy stops there.")
+        if d.implausible_readings:
+            worst = max(d.implausible, key=lambda r: r.reported_j, default=None)
+            claim = ""
+            if worst is not None and worst.duration_s > 0:
+                claim = f", e.g. {fmt_energy(worst.reported_j)} in {fmt_duration(worst.duration_s)}"
+            console.print(
+                f"! {d.label}: {d.implausible_readings} implausible reading(s){claim}, more than it "
+                "can draw: a sensor fault; counted at its last plausible power instead."
+            )
+    if run.descendants_left_running:
+        console.print(
+            f"Note: {run.descendants_left_running} process(es) the command started were still running "
+            "when it exited; they are not measured after that."
+        )
     for u in run.unavailable:
         console.print(f"Unavailable: {u.sensor}: {u.reason}")
         if u.fix:
