@@ -180,3 +180,128 @@ def test_root_only_energy_file_makes_sensor_unavailable_with_safe_fix() -> None:
         assert "group" in out.stdout and "not by everyone" in out.stdout
     finally:
         shutil.rmtree(base)
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda zone: (zone / "name").unlink(), "intel-rapl:1: it has no name file"),
+        (
+            lambda zone: (zone / "name").write_bytes(b"\xffpackage-1\n"),
+            "intel-rapl:1: its name file is not text",
+        ),
+        (
+            lambda zone: ((zone / "name").unlink(), (zone / "name").mkdir()),
+            "intel-rapl:1: its name is a directory, not a file",
+        ),
+        (
+            lambda zone: (zone / "energy_uj").write_text("garbage\n"),
+            "CPU package 1: unreadable counter (not a number)",
+        ),
+        (
+            lambda zone: (zone / "energy_uj").unlink(),
+            "CPU package 1: unreadable counter (No such file or directory)",
+        ),
+    ],
+)
+def test_a_zone_that_cannot_be_read_is_listed_and_the_rest_measured(
+    powercap: PowercapTree, spoil, reason: str
+) -> None:
+    powercap.zone("intel-rapl:0", "package-0", 0)
+    spoil(powercap.zone("intel-rapl:1", "package-1", 0))
+    sensor = RaplSensor(powercap.powercap)
+    assert [d.id for d in sensor.domains] == ["cpu:package-0"]
+    (problem,) = sensor.unavailable
+    assert (problem.sensor, problem.reason, problem.uncounted) == ("rapl intel-rapl:1", reason, True)
+
+
+def test_unreadable_second_package_makes_the_total_partial_in_report_and_record(tmp_path: Path) -> None:
+    """Through the command line: package 1 exists but its counter is unreadable."""
+    import json
+
+    from conftest import run_aicarbon
+
+    tree = PowercapTree(tmp_path / "sys")
+    tree.zone("intel-rapl:0", "package-0", 0)
+    (tree.zone("intel-rapl:1", "package-1", 0) / "energy_uj").write_text("not a number\n")
+    record = tmp_path / "r.json"
+    env = {"AICARBON_SYSFS_ROOT": str(tmp_path / "sys")}
+    out = run_aicarbon("run", "--sensors", "rapl", "--json", str(record), "--", "true", env=env)
+    assert out.returncode == 0, out.stderr
+    data = json.loads(record.read_text())
+    assert data["energy"]["partial"] is True
+    assert data["unavailable"] == [
+        {
+            "sensor": "rapl intel-rapl:1",
+            "reason": "CPU package 1: unreadable counter (not a number)",
+            "fix": None,
+            "uncounted": True,
+        }
+    ]
+    assert "measured, partial" in out.stderr
+    assert "Partial total: the machine used more. Not counted: rapl intel-rapl:1." in out.stderr
+    assert "Unavailable: rapl intel-rapl:1: CPU package 1: unreadable counter (not a number)" in out.stderr
+
+
+def test_no_readable_zone_at_all_says_why(powercap: PowercapTree) -> None:
+    (powercap.zone("intel-rapl:0", "package-0", 0) / "name").unlink()
+    with pytest.raises(
+        SensorUnavailableError, match="no readable RAPL zone under .*: intel-rapl:0: it has no name file"
+    ):
+        RaplSensor(powercap.powercap)
+
+
+def test_empty_sysfs_root_variable_means_sys() -> None:
+    assert powercap_root({"AICARBON_SYSFS_ROOT": ""}) == Path("/sys/class/powercap")
+
+
+UNLISTABLE_PROBE = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from aicarbon.sensors.base import SensorUnavailableError
+    from aicarbon.sensors.rapl import RaplSensor
+    try:
+        sensor = RaplSensor(Path(sys.argv[1]))
+    except SensorUnavailableError as exc:
+        print("UNAVAILABLE:", exc.unavailable.reason)
+    else:
+        print("DOMAINS:", [d.id for d in sensor.domains])
+        print("PROBLEMS:", [u.reason for u in sensor.unavailable])
+    """
+)
+
+
+@pytest.mark.parametrize("which", ["powercap", "zone", "name"])
+def test_directories_and_files_that_cannot_be_listed_or_read(which: str) -> None:
+    """Modes that deny a non-root reader (root meets them too: its override is dropped)."""
+    base = Path(tempfile.mkdtemp(prefix="aicarbon-rapl-"))
+    try:
+        tree = PowercapTree(base / "sys")
+        tree.zone("intel-rapl:0", "package-0", 5)
+        zone1 = tree.zone("intel-rapl:1", "package-1", 5)
+        tree.zone("intel-rapl:1:0", "dram", 5)
+        target = {"powercap": tree.powercap, "zone": zone1, "name": zone1 / "name"}[which]
+        target.chmod(0o311 if which != "name" else 0o000)  # directories: searchable, not listable
+        preexec = _drop_file_read_override if os.geteuid() == 0 else None
+        out = subprocess.run(
+            [sys.executable, "-c", UNLISTABLE_PROBE, str(tree.powercap)],
+            capture_output=True,
+            text=True,
+            preexec_fn=preexec,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+        expected = {
+            "powercap": "UNAVAILABLE: cannot list",
+            "zone": "intel-rapl:1 (package-1): its subzones (DRAM) cannot be listed (Permission denied)",
+            "name": "intel-rapl:1: its name cannot be read (Permission denied)",
+        }[which]
+        assert expected in out.stdout, out.stdout
+        if which != "powercap":
+            assert "cpu:package-0" in out.stdout
+    finally:
+        for path in base.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        shutil.rmtree(base)
