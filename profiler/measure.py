@@ -118,9 +118,6 @@ def _measure(
     )
     run.tree_method = tree.method
     run.descendants_left_running = left_running
-    failure = getattr(tree, "failure", None)
-    if failure:
-        run.notes.append(failure)
     return run, exit_
 
 

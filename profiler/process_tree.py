@@ -20,9 +20,10 @@ non-atomically, and a reading caught in between must not produce a negative inte
 that arrives late is carried by attribution, not lost.
 
 Descendants are found through /proc/PID/task/TID/children (Linux), touching only the tree,
-not every process of the machine; elsewhere through psutil. A walk costs about 20 µs per
-process and thread: a big tree is walked less often, so that walking never takes more than
-``WALK_BUDGET`` of one core (1%), and always once more at the end of the run.
+not every process of the machine; elsewhere through psutil. A walk costs tens of µs per
+process: it is repeated only once its cost is paid back at ``WALK_BUDGET`` of one core (0.2%;
+a one-process tree every other sample), sooner if the figure would be older than 2 s, but
+never above 1% of a core however big the tree; and always once more at the end of the run.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ from .tree_cgroup import CgroupUnavailable, TreeCgroup, is_running
 
 T = TypeVar("T")
 TREE_ACCOUNTING_ENV = "AICARBON_TREE_ACCOUNTING"  # "proc" forces the /proc walk
-WALK_BUDGET = 0.01  # at most this share of one core spent walking /proc
+# The walk's cost, as a share of one core: WALK_BUDGET while that keeps the tree's figure at
+# most MAX_STALENESS_S old, and never more than WALK_BUDGET_MAX, however big the tree.
+WALK_BUDGET = 0.002
+WALK_BUDGET_MAX = 0.01
+MAX_STALENESS_S = 2.0
 
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 # Plain strings, not pathlib: this runs at every sample and must stay cheap.
@@ -73,9 +78,45 @@ def open_tree(environ: Mapping[str, str] | None = None) -> TreeAccounting:
     if env.get(TREE_ACCOUNTING_ENV) == "proc":
         return ProcessTree(reason=f"{TREE_ACCOUNTING_ENV}=proc")
     try:
-        return TreeCgroup.create()
+        return CgroupOrWalk(TreeCgroup.create())
     except CgroupUnavailable as exc:
         return ProcessTree(reason=f"no cgroup: {exc}")
+
+
+class CgroupOrWalk:
+    """A tree cgroup, falling back to the /proc walk if aicarbon turns out not to be allowed
+    to move itself into the cgroup when the command starts."""
+
+    def __init__(self, cgroup: TreeCgroup) -> None:
+        self._tree: TreeCgroup | ProcessTree = cgroup
+
+    @property
+    def method(self) -> str:
+        return self._tree.method
+
+    def spawn(self, start: Callable[[], T]) -> T:
+        try:
+            return self._tree.spawn(start)
+        except CgroupUnavailable as exc:
+            self._tree.close()
+            self._tree = ProcessTree(reason=f"no cgroup: {exc}")
+            return self._tree.spawn(start)
+
+    def set_main_pid(self, pid: int) -> None:
+        self._tree.set_main_pid(pid)
+
+    def cpu_seconds(self, fresh: bool = False) -> float:
+        return self._tree.cpu_seconds(fresh)
+
+    @property
+    def pids(self) -> set[int]:
+        return self._tree.pids
+
+    def running_descendants(self) -> int:
+        return self._tree.running_descendants()
+
+    def close(self) -> None:
+        self._tree.close()
 
 
 def _rusage_children_s() -> float:
@@ -143,7 +184,7 @@ class ProcessTree:
         cost = time.thread_time() - started
         self.walks += 1
         self.walk_cpu_s += cost
-        self._next_walk = now + cost / WALK_BUDGET
+        self._next_walk = now + max(cost / WALK_BUDGET_MAX, min(cost / WALK_BUDGET, MAX_STALENESS_S))
         return self._last_cpu_s
 
     def running_descendants(self) -> int:

@@ -114,17 +114,10 @@ class TreeCgroup:
         except OSError as exc:
             self._remove()
             raise CgroupUnavailable(f"{hierarchy.usage_file} cannot be read ({exc.strerror})") from None
-        try:  # may aicarbon move itself in and out? (cgroup.procs of both must be writable)
-            self._move(os.getpid(), self.path)
-            self._move(os.getpid(), self.parent)
-        except OSError as exc:
-            self.close()
-            raise CgroupUnavailable(f"cannot move a process into {self.path} ({exc.strerror})") from None
         self._own_s = 0.0  # aicarbon's own CPU time spent inside, subtracted
         self._inside_since: float | None = None
         self._last_s = 0.0
         self._main_pid: int | None = None
-        self.failure: str | None = None  # set if the command could not be started inside
 
     @classmethod
     def create(cls, proc: Path = Path("/proc")) -> TreeCgroup:
@@ -145,15 +138,14 @@ class TreeCgroup:
 
     def spawn(self, start: Callable[[], T]) -> T:
         """Call ``start`` (which forks the command) with aicarbon inside the cgroup, so the
-        command is born there; aicarbon moves back out at once."""
+        command is born there; aicarbon moves back out at once. CgroupUnavailable, before
+        ``start`` is called, if aicarbon may not move itself in (each move costs milliseconds,
+        so it is not tried beforehand)."""
         before = _own_cpu_s()
         try:
             self._move(os.getpid(), self.path)
-        except OSError as exc:  # it worked a moment ago (checked when created)
-            self.failure = (
-                f"the command was started outside its cgroup ({exc.strerror}): its CPU time is unknown"
-            )
-            return start()
+        except OSError as exc:
+            raise CgroupUnavailable(f"cannot move a process into {self.path} ({exc.strerror})") from None
         try:
             return start()
         finally:

@@ -240,3 +240,32 @@ def test_stale_cgroups_of_killed_aicarbon_processes_are_removed() -> None:
     group.close()
     TreeCgroup.create().close()
     assert not stale.exists()
+
+
+def test_a_cgroup_aicarbon_may_not_enter_falls_back_to_the_walk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Creating a cgroup can succeed where moving a process into it is refused (a cgroup v2
+    parent with controllers enabled, a non-delegated ancestor): the walk takes over."""
+    import builtins
+
+    tree = open_tree({})
+    if not tree.method.startswith("cgroup"):
+        tree.close()
+        pytest.skip("no cgroup can be made here")
+    real_open = builtins.open
+
+    def refusing(file: object, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if str(file).endswith("cgroup.procs") and "w" in mode:
+            raise PermissionError(13, "Permission denied")
+        return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    child = tree.spawn(lambda: subprocess.Popen([sys.executable, "-c", "sum(range(10**6))"]))
+    monkeypatch.undo()
+    try:
+        tree.set_main_pid(child.pid)
+        assert tree.method.startswith("proc walk (no cgroup: cannot move a process into ")
+        assert tree.pids == set() or child.pid in tree.pids
+        child.wait()
+        assert tree.cpu_seconds(fresh=True) > 0
+    finally:
+        tree.close()
