@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import sys
-import tempfile
 from pathlib import Path
 
 import typer
@@ -52,6 +51,8 @@ def _render(record: Run) -> Exception | None:
 
 def _rescue(record: Run, why: str, shown: bool) -> Path | None:
     """Save the record to a new file in the temporary directory; None if that fails too."""
+    import tempfile  # only on this rare path: it costs start-up time
+
     text = record.to_json()
     try:
         fd, name = tempfile.mkstemp(prefix="aicarbon-run-", suffix=".json")

@@ -9,7 +9,7 @@ from types import ModuleType
 
 from . import __version__
 from .accounting import Accumulator
-from .process_tree import ProcessTree, open_tree
+from .process_tree import ProcessTree, TreeAccounting, open_tree
 from .record_codec import MAX_MAGNITUDE
 from .run import DomainRecord, HostRecord, ImplausibleRecord, Run, TimelineRecord, UnavailableRecord
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
@@ -42,6 +42,13 @@ def utc_now() -> str:
 
 def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOptions()) -> tuple[Run, ChildExit]:
     """Run ``argv`` to completion while measuring; raises ``CommandError`` if it cannot start."""
+    # The tree's cgroup first: entering a new cgroup waits some 20 ms on the kernel, which
+    # then overlaps opening the sensors.
+    if options.own_process:
+        become_subreaper()
+        tree = open_tree(options.environ)
+    else:
+        tree = ProcessTree(reason="not aicarbon's own process")
     # One /proc/stat read per sample, shared by the estimate and attribution.
     proc_stat = ProcStat()
     cpu_times = Throttled(proc_stat, options.interval_s / 4)
@@ -55,21 +62,21 @@ def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOption
             cpu_times=cpu_times,
         )
         try:
-            return _measure(argv, options, opened, cpu_times)
+            return _measure(argv, options, opened, cpu_times, tree)
         finally:
             opened.close()
     finally:
         proc_stat.close()
+        tree.close()
 
 
 def _measure(
-    argv: Sequence[str], options: MeasureOptions, opened: OpenSensors, cpu_times: Callable[[], CpuTimes]
+    argv: Sequence[str],
+    options: MeasureOptions,
+    opened: OpenSensors,
+    cpu_times: Callable[[], CpuTimes],
+    tree: TreeAccounting,
 ) -> tuple[Run, ChildExit]:
-    if options.own_process:
-        become_subreaper()
-        tree = open_tree(options.environ)
-    else:
-        tree = ProcessTree(reason="not aicarbon's own process")
     accumulator = Accumulator(
         opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s
     )
@@ -84,26 +91,23 @@ def _measure(
         gpu_pids=getattr(nvml, "compute_pids", None),
     )
     forwarder = SignalForwarder()
-    try:
-        with forwarder.installed():
-            start_utc = utc_now()
-            sampler.start()
-            try:
-                child = tree.spawn(lambda: spawn(argv))
-            except BaseException:
-                sampler.stop()
-                raise
-            tree.set_main_pid(child.pid)
-            sampler.check_gpus_soon()
-            forwarder.attach(child)
-            try:
-                exit_ = wait(child, forwarder, reap_orphans=options.own_process)
-            finally:
-                sampler.stop()
-            end_utc = utc_now()
-        left_running = tree.running_descendants()
-    finally:
-        tree.close()
+    with forwarder.installed():
+        start_utc = utc_now()
+        sampler.start()
+        try:
+            child = tree.spawn(lambda: spawn(argv))
+        except BaseException:
+            sampler.stop()
+            raise
+        tree.set_main_pid(child.pid)
+        sampler.check_gpus_soon()
+        forwarder.attach(child)
+        try:
+            exit_ = wait(child, forwarder, reap_orphans=options.own_process)
+        finally:
+            sampler.stop()
+        end_utc = utc_now()
+    left_running = tree.running_descendants()
     accumulator.finish()
     run = build_run(
         list(argv),

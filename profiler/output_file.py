@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tempfile
 from pathlib import Path
 
 _STD_NAMES = {"-": 1, "/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
@@ -96,9 +95,19 @@ def _write_through(path: Path, data: bytes, *, truncate: bool) -> None:
         os.close(fd)
 
 
+def _temporary_beside(target: Path) -> tuple[int, Path]:
+    """A new file with a unique name in the target's directory (O_EXCL: never shared)."""
+    while True:
+        path = target.with_name(f".{target.name}.{os.getpid()}-{os.urandom(4).hex()}.tmp")
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600), path
+        except FileExistsError:  # pragma: no cover - 32 random bits and our pid collided
+            continue
+
+
 def _replace_atomically(target: Path, data: bytes, existing: os.stat_result | None) -> None:
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = _temporary_beside(target)
     except PermissionError:
         if existing is None:
             raise

@@ -163,13 +163,16 @@ def _read_bytes(path: Path) -> bytes:
 
 # Does a pyproject.toml that could not be parsed try to configure aicarbon? ``[tool.aicarbon]``,
 # ``tool.aicarbon.pue = ...``, or an ``aicarbon`` key under ``[tool]``.
-_TOOL_DOTTED = re.compile(rb"""tool\s*\.\s*["']?aicarbon\b""")
-_TOOL_TABLE = re.compile(rb"^\s*\[\s*tool\s*\]", re.MULTILINE)
-_AICARBON_KEY = re.compile(rb"""^\s*["']?aicarbon["']?\s*[=.]""", re.MULTILINE)
+# (Patterns, not compiled at import: they serve only the rare broken file.)
+_TOOL_DOTTED = rb"""tool\s*\.\s*["']?aicarbon\b"""
+_TOOL_TABLE = rb"(?m)^\s*\[\s*tool\s*\]"
+_AICARBON_KEY = rb"""(?m)^\s*["']?aicarbon["']?\s*[=.]"""
 
 
 def _configures_aicarbon(raw: bytes) -> bool:
-    return bool(_TOOL_DOTTED.search(raw) or (_TOOL_TABLE.search(raw) and _AICARBON_KEY.search(raw)))
+    return bool(
+        re.search(_TOOL_DOTTED, raw) or (re.search(_TOOL_TABLE, raw) and re.search(_AICARBON_KEY, raw))
+    )
 
 
 def project_table(path: Path) -> dict[str, Any] | None:

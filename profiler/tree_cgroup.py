@@ -4,9 +4,9 @@ A cgroup counts the CPU time of every process in it, including those that alread
 once and exactly: one read, whatever the size of the tree, and no late arrival of a child's
 time when its parent reaps it. aicarbon makes a child cgroup of its own cgroup
 (``aicarbon-PID-RANDOM``) in the cgroup v2 hierarchy (``cpu.stat``, ``usage_usec``) or else in
-the v1 ``cpuacct`` one (``cpuacct.usage``, nanoseconds), moves itself in just long enough to
-start the command, so that the command is born inside and every descendant stays inside, and
-moves itself back out. Its own CPU time while inside (the fork) is subtracted.
+the v1 ``cpuacct`` one (``cpuacct.usage``, nanoseconds), moves itself in until it has started
+the command, so that the command is born inside and every descendant stays inside, and moves
+itself back out. Its own CPU time while inside is subtracted.
 
 That needs write access to aicarbon's cgroup: root, or a cgroup delegated to the user (for
 example under ``systemd-run --user --scope``). Anything else raises ``CgroupUnavailable`` and
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import resource
-import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +103,7 @@ class TreeCgroup:
         self.hierarchy = hierarchy
         self.method = hierarchy.method
         self.parent = hierarchy.directory
-        self.path = self.parent / f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+        self.path = self.parent / f"{PREFIX}{os.getpid()}-{os.urandom(3).hex()}"
         self._remove_stale_siblings()
         try:
             self.path.mkdir()
@@ -118,6 +118,21 @@ class TreeCgroup:
         self._inside_since: float | None = None
         self._last_s = 0.0
         self._main_pid: int | None = None
+        # aicarbon moves itself in at once, in a thread: the first move into a new cgroup
+        # waits some 20 ms on the kernel, which the caller spends opening sensors meanwhile.
+        self._entered_at_s = 0.0
+        self._enter_error: OSError | None = None
+        self._entering = threading.Thread(target=self._enter, name="aicarbon-cgroup", daemon=True)
+        self._entering.start()
+
+    def _enter(self) -> None:
+        self._entered_at_s = _own_cpu_s()
+        self._inside_since = self._entered_at_s  # from now on our own time is subtracted
+        try:
+            self._move(os.getpid(), self.path)
+        except OSError as exc:
+            self._enter_error = exc
+            self._inside_since = None
 
     @classmethod
     def create(cls, proc: Path = Path("/proc")) -> TreeCgroup:
@@ -138,22 +153,23 @@ class TreeCgroup:
 
     def spawn(self, start: Callable[[], T]) -> T:
         """Call ``start`` (which forks the command) with aicarbon inside the cgroup, so the
-        command is born there; aicarbon moves back out at once. CgroupUnavailable, before
-        ``start`` is called, if aicarbon may not move itself in (each move costs milliseconds,
-        so it is not tried beforehand)."""
-        before = _own_cpu_s()
-        try:
-            self._move(os.getpid(), self.path)
-        except OSError as exc:
-            raise CgroupUnavailable(f"cannot move a process into {self.path} ({exc.strerror})") from None
+        command is born there; aicarbon moves back out at once, and the CPU time it spent
+        inside is subtracted. CgroupUnavailable, before ``start`` is called, if aicarbon could
+        not move itself in."""
+        self._entering.join()
+        if self._enter_error is not None:
+            why = self._enter_error.strerror
+            raise CgroupUnavailable(f"cannot move a process into {self.path} ({why})")
         try:
             return start()
         finally:
             try:
                 self._move(os.getpid(), self.parent)
-                self._own_s += _own_cpu_s() - before
             except OSError:
-                self._inside_since = before  # stuck inside: keep subtracting our own time
+                pass  # stuck inside: our own time keeps being subtracted
+            else:
+                self._own_s += _own_cpu_s() - self._entered_at_s
+                self._inside_since = None
 
     def set_main_pid(self, pid: int) -> None:
         self._main_pid = pid
@@ -181,6 +197,7 @@ class TreeCgroup:
 
     def close(self) -> None:
         """Move what still runs back to aicarbon's cgroup and remove the tree's."""
+        self._entering.join()
         try:
             os.close(self._usage_fd)
         except OSError:

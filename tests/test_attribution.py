@@ -247,9 +247,9 @@ def test_a_cgroup_aicarbon_may_not_enter_falls_back_to_the_walk(monkeypatch: pyt
     parent with controllers enabled, a non-delegated ancestor): the walk takes over."""
     import builtins
 
-    tree = open_tree({})
-    if not tree.method.startswith("cgroup"):
-        tree.close()
+    probe = open_tree({})
+    probe.close()
+    if not probe.method.startswith("cgroup"):
         pytest.skip("no cgroup can be made here")
     real_open = builtins.open
 
@@ -259,6 +259,7 @@ def test_a_cgroup_aicarbon_may_not_enter_falls_back_to_the_walk(monkeypatch: pyt
         return real_open(file, mode, *args, **kwargs)  # type: ignore[call-overload]
 
     monkeypatch.setattr(builtins, "open", refusing)
+    tree = open_tree({})
     child = tree.spawn(lambda: subprocess.Popen([sys.executable, "-c", "sum(range(10**6))"]))
     monkeypatch.undo()
     try:

@@ -13,6 +13,7 @@ is shown is escaped.
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass, replace
+from functools import cache
 from typing import Any, TypeVar
 
 _NAMED = {0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r", 0x1B: "\\x1b"}
@@ -21,7 +22,8 @@ _BIDI_AND_SEPARATORS = [0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0
 _BIDI_AND_SEPARATORS += range(0x2066, 0x206A)
 
 
-def _table() -> dict[int, str]:
+@cache
+def _translation() -> dict[int, str]:
     table: dict[int, str] = {}
     for code in [*range(0x00, 0x20), 0x7F]:
         table[code] = _NAMED.get(code, f"\\x{code:02x}")
@@ -35,12 +37,11 @@ def _table() -> dict[int, str]:
     return table
 
 
-_TABLE = _table()
-
-
 def visible(text: str) -> str:
     """``text`` with every control character, bidi override and stray surrogate escaped."""
-    return text.translate(_TABLE)
+    if text.isprintable():  # none of those is printable: the common case costs one scan
+        return text
+    return text.translate(_translation())
 
 
 T = TypeVar("T")

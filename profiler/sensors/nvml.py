@@ -31,13 +31,12 @@ from __future__ import annotations
 import importlib
 import math
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     Domain,
@@ -49,6 +48,9 @@ from .base import (
     Unavailable,
 )
 from .power_poll import PowerIntegrator
+
+if TYPE_CHECKING:
+    import random
 
 INSTALL_FIX = "pip install nvidia-ml-py (NVIDIA's official bindings, which provide 'pynvml')"
 DEFAULT_MAX_POWER_W = 5000.0  # above any single GPU module (GB200: about 2.7 kW)

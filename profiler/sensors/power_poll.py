@@ -17,11 +17,14 @@ keeps its own period. Only GPUs without an energy counter (before Volta) need th
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import random
 
 MEAN_PERIOD_S = 0.008
 
@@ -47,7 +50,11 @@ class PowerIntegrator:
     ) -> None:
         self.mean_period_s = mean_period_s
         self._clock = clock
-        self._rng = rng if rng is not None else random.Random()  # seeded from the OS
+        if rng is None:
+            import random  # here: only GPUs without an energy counter need it
+
+            rng = random.Random()  # seeded from the OS
+        self._rng = rng
         self._lock = threading.Lock()
         self._t = clock()
         self._sources = {key: _Source(read_w, 0.0) for key, read_w in sources.items()}
