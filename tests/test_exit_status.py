@@ -128,7 +128,7 @@ INTERRUPT_AT = """
 import signal, sys
 from aicarbon.cli.entry import main  # what the console script imports before calling main()
 delay_s = float(sys.argv[1])
-sys.argv = ["aicarbon", "run", "-q", "--", sys.executable, "-c", "import time; time.sleep(1)"]
+sys.argv = ["aicarbon", "run", "-q", "--", "sleep", "1"]  # not Python: its own start-up would print
 signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGINT))
 signal.setitimer(signal.ITIMER_REAL, delay_s)
 main()
