@@ -149,21 +149,33 @@ AICARBON = [sys.executable, "-m", "aicarbon"]
 NO_CONFIG_HOME = "/nonexistent/aicarbon-test-config-home"
 
 
-def run_aicarbon(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """``aicarbon ARGS`` in a subprocess, in its own session (no terminal), with no AICARBON_*
-    variable or user config file of the developer's leaking in; ``env`` adds to that."""
+def hermetic_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This environment without any AICARBON_* variable or user config file of the
+    developer's; ``extra`` adds to it."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")}
     base["XDG_CONFIG_HOME"] = NO_CONFIG_HOME  # no user config file there
+    return {**base, **(extra or {})}
+
+
+def run_hermetic(
+    argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``argv`` in a subprocess, in its own session (no terminal), in ``hermetic_env(env)``."""
     return subprocess.run(
-        [*AICARBON, *args],
+        argv,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=300,
         check=False,
         start_new_session=True,
         cwd=cwd,
-        env={**base, **(env or {})},
+        env=hermetic_env(env),
         input=input,
     )
+
+
+def run_aicarbon(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``aicarbon ARGS``, hermetic (see run_hermetic)."""
+    return run_hermetic([*AICARBON, *args], cwd=cwd, env=env, input=input)

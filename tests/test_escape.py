@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
@@ -46,7 +45,9 @@ def test_escaped_copy_reaches_every_string_and_leaves_the_record_alone() -> None
 def test_a_command_line_with_escapes_is_shown_escaped_and_recorded_exactly(tmp_path: Path) -> None:
     record = tmp_path / "r.json"
     arg = "\x1b[2J\x1b]52;c;cHduZWQ=\x07"
-    out = aicarbon("run", "--json", str(record), "--", "sh", "-c", "true", "sh", arg)  # short: fits the header
+    out = aicarbon(
+        "run", "--json", str(record), "--", "sh", "-c", "true", "sh", arg
+    )  # short: fits the header
     assert out.returncode == 0, out.stderr
     assert "\x1b" not in out.stderr and "\x07" not in out.stderr
     assert "\\x1b[2J" in out.stderr.splitlines()[0]

@@ -4,31 +4,19 @@ report's header stays whole at 80 columns; start-up is interruptible without a t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import AICARBON, NO_CONFIG_HOME, run_aicarbon
+from conftest import AICARBON, hermetic_env, run_aicarbon, run_hermetic
 
-ENV = {
-    **{k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")},
-    "XDG_CONFIG_HOME": NO_CONFIG_HOME,
-}
+ENV = hermetic_env()
 
 
 def sh(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     """aicarbon under a shell that arranges its streams (``"$@"`` is aicarbon's command line)."""
-    return subprocess.run(
-        ["sh", "-c", script, "sh", *AICARBON, *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=ENV,
-        start_new_session=True,
-    )
+    return run_hermetic(["sh", "-c", script, "sh", *AICARBON, *args])
 
 
 def test_stderr_closed_keeps_the_commands_status() -> None:
@@ -140,15 +128,7 @@ def test_interrupt_anywhere_in_start_up_never_prints_a_traceback() -> None:
     rich, parsing, opening sensors, starting the command): before the command starts it ends
     aicarbon quietly with 130; after, it reaches the command, which dies of it (130 too)."""
     for i in range(16):
-        out = subprocess.run(
-            [sys.executable, "-c", INTERRUPT_AT, str(0.001 + 0.0125 * i)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-            env=ENV,
-            start_new_session=True,
-        )
+        out = run_hermetic([sys.executable, "-c", INTERRUPT_AT, str(0.001 + 0.0125 * i)])
         assert "Traceback" not in out.stderr and "KeyboardInterrupt" not in out.stderr, (i, out.stderr)
         assert out.returncode == 130, (i, out.returncode, out.stderr)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from aicarbon.output_file import OutputPathError, check_writable, std_descriptor, write_text
 from aicarbon.run import Run
-from conftest import AICARBON, NO_CONFIG_HOME, run_aicarbon
+from conftest import run_aicarbon
 
 CORPUS_RECORD = Path(__file__).resolve().parent / "corpus" / "records" / "valid-plain.json"
 
@@ -169,30 +169,10 @@ def test_symlinked_record_through_the_command_line(tmp_path: Path) -> None:
 
 def test_twenty_parallel_runs_writing_one_path_all_succeed(tmp_path: Path) -> None:
     target = tmp_path / "run.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")}
-    env["XDG_CONFIG_HOME"] = NO_CONFIG_HOME
+    command = ["run", "-q", "--sensors", "estimate", "--json", str(target), "--", "sh", "-c"]
 
     def one(i: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [
-                *AICARBON,
-                "run",
-                "-q",
-                "--sensors",
-                "estimate",
-                "--json",
-                str(target),
-                "--",
-                "sh",
-                "-c",
-                f"exit {i % 3}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-            env=env,
-        )
+        return run_aicarbon(*command, f"exit {i % 3}")
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(one, range(20)))
