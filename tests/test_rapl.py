@@ -152,6 +152,19 @@ def _drop_file_read_override() -> None:
             raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP failed")
 
 
+def probe_as_reader(script: str, powercap: Path) -> subprocess.CompletedProcess[str]:
+    """Run a probe script on a powercap tree with file modes enforced, as for a non-root user:
+    as root, the power to override them is dropped first."""
+    return subprocess.run(
+        [sys.executable, "-c", script, str(powercap)],
+        capture_output=True,
+        text=True,
+        preexec_fn=_drop_file_read_override if os.geteuid() == 0 else None,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_root_only_energy_file_makes_sensor_unavailable_with_safe_fix() -> None:
     """energy_uj mode 0400, owned by someone else than the reader (as root-only files are for
     users on kernels since the PLATYPUS fix)."""
@@ -162,18 +175,8 @@ def test_root_only_energy_file_makes_sensor_unavailable_with_safe_fix() -> None:
         energy = zone / "energy_uj"
         if os.geteuid() == 0:
             os.chown(energy, 65534, 65534)
-            preexec = _drop_file_read_override
-        else:
-            preexec = None
-        energy.chmod(0o400 if preexec else 0o000)
-        out = subprocess.run(
-            [sys.executable, "-c", UNREADABLE_PROBE, str(tree.powercap)],
-            capture_output=True,
-            text=True,
-            preexec_fn=preexec,
-            timeout=60,
-            check=False,
-        )
+        energy.chmod(0o400 if os.geteuid() == 0 else 0o000)
+        out = probe_as_reader(UNREADABLE_PROBE, tree.powercap)
         assert out.returncode == 0, out.stderr
         assert "REASON:" in out.stdout, out.stdout
         assert "readable only by root" in out.stdout and "CVE-2020-8694" in out.stdout
@@ -283,15 +286,7 @@ def test_directories_and_files_that_cannot_be_listed_or_read(which: str) -> None
         tree.zone("intel-rapl:1:0", "dram", 5)
         target = {"powercap": tree.powercap, "zone": zone1, "name": zone1 / "name"}[which]
         target.chmod(0o311 if which != "name" else 0o000)  # directories: searchable, not listable
-        preexec = _drop_file_read_override if os.geteuid() == 0 else None
-        out = subprocess.run(
-            [sys.executable, "-c", UNLISTABLE_PROBE, str(tree.powercap)],
-            capture_output=True,
-            text=True,
-            preexec_fn=preexec,
-            timeout=60,
-            check=False,
-        )
+        out = probe_as_reader(UNLISTABLE_PROBE, tree.powercap)
         assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
         expected = {
             "powercap": "UNAVAILABLE: cannot list",
