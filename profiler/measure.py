@@ -10,8 +10,7 @@ from types import ModuleType
 from . import __version__
 from .accounting import Accumulator
 from .process_tree import ProcessTree, TreeAccounting, open_tree
-from .record_codec import MAX_MAGNITUDE
-from .run import DomainRecord, HostRecord, ImplausibleRecord, Run, TimelineRecord, UnavailableRecord
+from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .sampler import Sampler
 from .sensors import OpenSensors, open_sensors
@@ -142,13 +141,6 @@ def build_run(
         totals = acc.totals[domain.id]
         bounds = acc.bounds_j(domain.id)
         failure = failures.get(domain.id)
-        implausible = [
-            ImplausibleRecord(
-                round(r.at_s, 6), round(r.duration_s, 6), min(r.reported_j, MAX_MAGNITUDE), r.counted_j
-            )
-            for r in sampler.implausible
-            if r.domain_id == domain.id
-        ]
         domains.append(
             DomainRecord(
                 id=domain.id,
@@ -165,7 +157,7 @@ def build_run(
                 failed=failure.reason if failure else None,
                 failed_at_s=failure.at_s if failure else None,
                 implausible_readings=sampler.implausible_count.get(domain.id, 0),
-                implausible=implausible,
+                implausible=list(sampler.implausible.get(domain.id, [])),
             )
         )
     ids = [d.id for d in domains]

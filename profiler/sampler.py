@@ -6,7 +6,7 @@ Readings are checked before they are used:
 * a reading that implies more power than the domain can draw (``Domain.max_power_w``, over
   the interval plus ``IMPLAUSIBLE_SLACK_S`` for counters that update in steps) is a sensor
   fault, not energy: the jump is replaced by the domain's last plausible power over the same
-  interval, and the record lists it (``ImplausibleReading``).
+  interval, and the record lists it (``ImplausibleRecord``).
 """
 
 from __future__ import annotations
@@ -18,19 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .accounting import Accumulator, Snapshot
+from .record_codec import MAX_MAGNITUDE
+from .run import ImplausibleRecord
 from .sensors.base import Domain, DomainFailure, Sensor
 
 IMPLAUSIBLE_SLACK_S = 0.25  # counters that tick in steps (NVML's) may show a step early
 MAX_IMPLAUSIBLE_KEPT = 16  # per domain; the count goes on
-
-
-@dataclass
-class ImplausibleReading:
-    domain_id: str
-    at_s: float  # when it was read, seconds from the start
-    duration_s: float  # the interval it covered
-    reported_j: float  # what the counter claimed for the interval
-    counted_j: float  # what was counted instead (the last plausible power x duration)
 
 
 @dataclass
@@ -87,7 +80,7 @@ class Sampler:
         self._last_gpu_check = float("-inf")
         self.failures: list[DomainFailure] = []
         self._failed: set[str] = set()
-        self.implausible: list[ImplausibleReading] = []
+        self.implausible: dict[str, list[ImplausibleRecord]] = {}  # the first few per domain
         self.implausible_count: dict[str, int] = {}
         self.shared_gpus: set[str] = set()  # GPUs the tree used alongside other processes
         self.start_t: float | None = None
@@ -116,8 +109,10 @@ class Sampler:
                 if domain_id not in failed:
                     self._take(domain_id, raw_j, now)
             self._bounds.update(reading.bounds_j)
-        tree_cpu = self._tree_cpu_s(fresh=final)
-        if self._gpu_pids is not None and (final or now - self._last_gpu_check >= self._gpu_check_s):
+        gpu_check = self._gpu_pids is not None and (final or now - self._last_gpu_check >= self._gpu_check_s)
+        # A GPU check needs the tree's processes as they are now, not as of the last walk.
+        tree_cpu = self._tree_cpu_s(fresh=final or gpu_check)
+        if gpu_check:
             self._check_gpus(now)
         self.accumulator.add(
             Snapshot(
@@ -153,7 +148,10 @@ class Sampler:
             counter.offset_j += delta - counted
             self.implausible_count[domain_id] = self.implausible_count.get(domain_id, 0) + 1
             if self.implausible_count[domain_id] <= MAX_IMPLAUSIBLE_KEPT:
-                self.implausible.append(ImplausibleReading(domain_id, now - self.start_t, dt, delta, counted))
+                record = ImplausibleRecord(
+                    round(now - self.start_t, 6), round(dt, 6), min(delta, MAX_MAGNITUDE), counted
+                )
+                self.implausible.setdefault(domain_id, []).append(record)
         elif dt > 0:
             counter.power_w = max(delta, 0.0) / dt
         counter.raw_j, counter.t_s = raw_j, now
