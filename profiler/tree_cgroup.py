@@ -126,13 +126,14 @@ class TreeCgroup:
         self._entering.start()
 
     def _enter(self) -> None:
-        self._entered_at_s = _own_cpu_s()
-        self._inside_since = self._entered_at_s  # from now on our own time is subtracted
         try:
             self._move(os.getpid(), self.path)
         except OSError as exc:
             self._enter_error = exc
-            self._inside_since = None
+            return
+        # Only from here on does the cgroup count aicarbon's own time: subtract it from here.
+        self._entered_at_s = _own_cpu_s()
+        self._inside_since = self._entered_at_s
 
     @classmethod
     def create(cls, proc: Path = Path("/proc")) -> TreeCgroup:

@@ -270,3 +270,34 @@ def test_a_cgroup_aicarbon_may_not_enter_falls_back_to_the_walk(monkeypatch: pyt
         assert tree.cpu_seconds(fresh=True) > 0
     finally:
         tree.close()
+
+
+@pytest.mark.parametrize("accounting", ["auto", "proc"])
+def test_the_trees_cpu_time_is_the_commands_own_account(tmp_path: Path, accounting: str) -> None:
+    """A shell burns CPU and prints its own user and system time with ``times`` as its last
+    act: the record's tree CPU time is that, to the shell's 1 ms rounding plus its exit; never
+    less (aicarbon's own CPU time in the cgroup is subtracted, and only its own)."""
+    script = "i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done; times"
+    record = tmp_path / "r.json"
+    out = aicarbon(
+        "run",
+        "-q",
+        "--json",
+        str(record),
+        "--",
+        "sh",
+        "-c",
+        script,
+        env={"AICARBON_TREE_ACCOUNTING": accounting},
+    )
+    assert out.returncode == 0, out.stderr
+    own = out.stdout.splitlines()[0].split()  # "0m0.172s 0m0.004s": the shell's own times
+
+    def seconds(text: str) -> float:
+        minutes, rest = text.rstrip("s").split("m")
+        return 60 * int(minutes) + float(rest)
+
+    truth = seconds(own[0]) + seconds(own[1])
+    tree_s = json.loads(record.read_text())["attribution"]["tree_cpu_s"]
+    assert truth > 0.05
+    assert truth - 0.011 <= tree_s <= truth + 0.03, (truth, tree_s)
