@@ -147,43 +147,51 @@ def run(
 
     Exits with the command's own exit status.
     """
-    from aicarbon.measure import INTERVAL_RANGE_S, MeasureOptions, measure_command
-    from aicarbon.output_file import OutputPathError, check_writable
-    from aicarbon.runner import CommandError, python_module_argv
-    from aicarbon.settings import SettingsError, check_number
+    from contextlib import closing
 
-    state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-    args = list(command or [])
-    if module:
-        argv = python_module_argv(module, args)
-    elif args:
-        argv = args
-    else:
-        raise fail("no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE")
-    try:
-        check_number("--interval", interval, *INTERVAL_RANGE_S)
-    except SettingsError as exc:
-        raise fail(str(exc)) from None
-    selected = _parse_sensors(sensors)
-    if json_path is not None:
+    from aicarbon.process_tree import open_tree
+
+    # First of all, so that entering the command's cgroup (some 20 ms of kernel time) overlaps
+    # what follows; closed by measure_command, or here when the run stops at a bad option.
+    with closing(open_tree()) as tree:
+        from aicarbon.measure import INTERVAL_RANGE_S, MeasureOptions, measure_command
+        from aicarbon.output_file import OutputPathError, check_writable
+        from aicarbon.runner import CommandError, python_module_argv
+        from aicarbon.settings import SettingsError, check_number
+
+        state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
+        args = list(command or [])
+        if module:
+            argv = python_module_argv(module, args)
+        elif args:
+            argv = args
+        else:
+            raise fail("no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE")
         try:
-            check_writable(json_path, state.closed_fds)
-        except OutputPathError as exc:
-            raise fail(f"--json: {exc}") from None
-    flags = {
-        "country": country,
-        "region": region,
-        "carbon-intensity": carbon_intensity,
-        "pue": pue,
-        "wue": wue,
-        "water-intensity": water_intensity,
-    }
-    plan = _impact_plan(flags, units, task, unit_name)  # everything checked before the command runs
+            check_number("--interval", interval, *INTERVAL_RANGE_S)
+        except SettingsError as exc:
+            raise fail(str(exc)) from None
+        selected = _parse_sensors(sensors)
+        if json_path is not None:
+            try:
+                check_writable(json_path, state.closed_fds)
+            except OutputPathError as exc:
+                raise fail(f"--json: {exc}") from None
+        flags = {
+            "country": country,
+            "region": region,
+            "carbon-intensity": carbon_intensity,
+            "pue": pue,
+            "wue": wue,
+            "water-intensity": water_intensity,
+        }
+        plan = _impact_plan(flags, units, task, unit_name)  # everything checked before the command runs
 
-    try:
-        record, exit_ = measure_command(argv, MeasureOptions(interval_s=interval, sensors=selected))
-    except CommandError as exc:
-        raise fail(str(exc), exc.status) from None
+        options = MeasureOptions(interval_s=interval, sensors=selected, tree=tree)
+        try:
+            record, exit_ = measure_command(argv, options)
+        except CommandError as exc:
+            raise fail(str(exc), exc.status) from None
     try:
         plan.apply(record)
     except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails

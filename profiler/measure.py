@@ -33,6 +33,10 @@ class MeasureOptions:
     # orphan, and move itself into a cgroup for an instant to start the command there. A
     # library caller's process is left as it was: the tree is then followed through /proc.
     own_process: bool = True
+    # The tree's accounting, opened by the caller as early as it can (open_tree): entering a
+    # new cgroup waits some 20 ms on the kernel, which then overlaps the caller's own start-up.
+    # measure_command closes it. None: opened here.
+    tree: TreeAccounting | None = None
 
 
 def utc_now() -> str:
@@ -41,10 +45,13 @@ def utc_now() -> str:
 
 def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOptions()) -> tuple[Run, ChildExit]:
     """Run ``argv`` to completion while measuring; raises ``CommandError`` if it cannot start."""
-    # The tree's cgroup first: entering a new cgroup waits some 20 ms on the kernel, which
-    # then overlaps opening the sensors.
+    # The tree's cgroup first (if the caller has not opened it): entering a new cgroup waits
+    # some 20 ms on the kernel, which then overlaps opening the sensors.
     if options.own_process:
         become_subreaper()
+    if options.tree is not None:
+        tree = options.tree
+    elif options.own_process:
         tree = open_tree(options.environ)
     else:
         tree = ProcessTree(reason="not aicarbon's own process")

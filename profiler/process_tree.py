@@ -35,8 +35,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Protocol, TypeVar
 
-import psutil
-
 from .tree_cgroup import CgroupUnavailable, TreeCgroup, is_running
 
 T = TypeVar("T")
@@ -241,6 +239,8 @@ class ProcessTree:
         return total_ticks / _TICKS_PER_S
 
     def _walk_psutil(self) -> float:
+        import psutil  # only where there is no /proc: importing it costs start-up time
+
         total = 0.0
         pids: set[int] = set()
         try:

@@ -6,7 +6,9 @@ time when its parent reaps it. aicarbon makes a child cgroup of its own cgroup
 (``aicarbon-PID-RANDOM``) in the cgroup v2 hierarchy (``cpu.stat``, ``usage_usec``) or else in
 the v1 ``cpuacct`` one (``cpuacct.usage``, nanoseconds), moves itself in until it has started
 the command, so that the command is born inside and every descendant stays inside, and moves
-itself back out. Its own CPU time while inside is subtracted.
+itself back out. Its own CPU time while inside is subtracted. Each move waits some 10-20 ms on
+the kernel (an RCU grace period): both are made in a thread, overlapping aicarbon's start-up
+and the command's.
 
 That needs write access to aicarbon's cgroup: root, or a cgroup delegated to the user (for
 example under ``systemd-run --user --scope``). Anything else raises ``CgroupUnavailable`` and
@@ -124,6 +126,7 @@ class TreeCgroup:
         self._enter_error: OSError | None = None
         self._entering = threading.Thread(target=self._enter, name="aicarbon-cgroup", daemon=True)
         self._entering.start()
+        self._leaving: threading.Thread | None = None
 
     def _enter(self) -> None:
         try:
@@ -154,9 +157,9 @@ class TreeCgroup:
 
     def spawn(self, start: Callable[[], T]) -> T:
         """Call ``start`` (which forks the command) with aicarbon inside the cgroup, so the
-        command is born there; aicarbon moves back out at once, and the CPU time it spent
-        inside is subtracted. CgroupUnavailable, before ``start`` is called, if aicarbon could
-        not move itself in."""
+        command is born there; then aicarbon moves back out, in a thread (another 10 ms or so
+        of kernel time), and the CPU time it spent inside is subtracted. CgroupUnavailable,
+        before ``start`` is called, if aicarbon could not move itself in."""
         self._entering.join()
         if self._enter_error is not None:
             why = self._enter_error.strerror
@@ -164,13 +167,16 @@ class TreeCgroup:
         try:
             return start()
         finally:
-            try:
-                self._move(os.getpid(), self.parent)
-            except OSError:
-                pass  # stuck inside: our own time keeps being subtracted
-            else:
-                self._own_s += _own_cpu_s() - self._entered_at_s
-                self._inside_since = None
+            self._leaving = threading.Thread(target=self._leave, name="aicarbon-cgroup", daemon=True)
+            self._leaving.start()
+
+    def _leave(self) -> None:
+        try:
+            self._move(os.getpid(), self.parent)
+        except OSError:
+            return  # stuck inside: our own time keeps being subtracted
+        self._own_s += _own_cpu_s() - self._entered_at_s
+        self._inside_since = None
 
     def set_main_pid(self, pid: int) -> None:
         self._main_pid = pid
@@ -197,12 +203,14 @@ class TreeCgroup:
         return sum(1 for pid in self._procs() if pid not in (self._main_pid, os.getpid()) and is_running(pid))
 
     def close(self) -> None:
-        """Move what still runs back to aicarbon's cgroup and remove the tree's."""
+        """Move what still runs back to aicarbon's cgroup and remove the tree's (once)."""
         self._entering.join()
-        try:
-            os.close(self._usage_fd)
-        except OSError:
-            pass
+        if self._leaving is not None:
+            self._leaving.join()
+        if self._usage_fd < 0:
+            return
+        os.close(self._usage_fd)
+        self._usage_fd = -1
         for _ in range(3):  # a process may fork while its siblings are moved
             for pid in self._procs():
                 try:
