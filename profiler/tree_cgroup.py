@@ -121,7 +121,7 @@ class TreeCgroup:
         self._last_s = 0.0
         self._main_pid: int | None = None
         # aicarbon moves itself in at once, in a thread: the first move into a new cgroup
-        # waits some 20 ms on the kernel, which the caller spends opening sensors meanwhile.
+        # waits some 20 ms on the kernel, which overlaps the caller's own start-up.
         self._entered_at_s = 0.0
         self._enter_error: OSError | None = None
         self._entering = threading.Thread(target=self._enter, name="aicarbon-cgroup", daemon=True)
