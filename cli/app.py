@@ -280,6 +280,10 @@ def run_cli(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> in
             args=args, prog_name="aicarbon", standalone_mode=False, obj=CliState(closed_fds)
         )
     except _USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help was the answer: already shown
+            if exc.format_message().strip():  # type: ignore[attr-defined]
+                typer.echo(exc.format_message(), err=True)  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         context = exc.ctx  # type: ignore[attr-defined]
         where = f"aicarbon {context.info_name} --help" if context and context.parent else "aicarbon --help"
         message = _sentence(exc.format_message())  # type: ignore[attr-defined]

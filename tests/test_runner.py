@@ -265,6 +265,12 @@ def test_module_arguments_that_look_like_options_go_to_the_module(args: list[str
     assert out.stdout.index('"a"') < out.stdout.index('"b"')
 
 
+def test_no_arguments_shows_the_help_and_nothing_else() -> None:
+    out = aicarbon()
+    assert "Usage: aicarbon [OPTIONS] COMMAND [ARGS]..." in out.stdout + out.stderr
+    assert "aicarbon: " not in out.stderr  # no empty error line after the help
+
+
 def test_usage_errors_are_one_line_not_a_box() -> None:
     out = aicarbon("run", "--interval", "abc", "--", "true")
     assert out.returncode == 2
