@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .attribution import cpu_share
 from .impact import ImpactRecord
 from .output_file import write_text
 from .record_codec import RecordError, decode, take
@@ -154,7 +155,7 @@ class Run:
     def cpu_share(self) -> float | None:
         if self.machine_busy_cpu_s <= 0:
             return None
-        return min(self.tree_cpu_s / self.machine_busy_cpu_s, 1.0)
+        return cpu_share(self.tree_cpu_s, self.machine_busy_cpu_s)
 
     # -- JSON ----------------------------------------------------------------------------------
 
