@@ -20,6 +20,7 @@ class Snapshot:
     machine_busy_s: float = 0.0  # cumulative busy CPU seconds of the machine
     gpus_in_use: frozenset[str] = frozenset()  # GPU domains where the tree holds a context
     gpus_used_by_others: frozenset[str] = frozenset()  # ... where other processes hold one
+    gpus_owner_unknown: frozenset[str] = frozenset()  # ... where it could not be told
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Accumulator:
         self.machine_busy_s += d_busy
         share = self._cpu.share(d_tree, d_busy)
         tree_gpus = snap.gpus_in_use | prev.gpus_in_use
+        unknown_gpus = (snap.gpus_owner_unknown | prev.gpus_owner_unknown) - tree_gpus
         other_gpus = snap.gpus_used_by_others | prev.gpus_used_by_others
         interval: dict[str, float] = {}
         for domain_id, domain in self.domains.items():
@@ -68,12 +70,16 @@ class Accumulator:
             interval[domain_id] = d_energy
             totals = self.totals[domain_id]
             totals.energy_j += d_energy
-            totals.attributed_j += attributed_j(domain.kind, d_energy, share, domain_id in tree_gpus)
+            # A GPU whose owner could not be told is counted as the tree's (and flagged).
+            in_use = domain_id in tree_gpus or domain_id in unknown_gpus
+            totals.attributed_j += attributed_j(domain.kind, d_energy, share, in_use)
             use = self._gpus.get(domain_id)
             if use is None:
                 continue
             if domain_id in tree_gpus:
                 use.tree_s += dt
+            elif domain_id in unknown_gpus:
+                use.unknown_s += dt
             elif domain_id in other_gpus:
                 use.other_s += dt
             else:
@@ -107,6 +113,11 @@ class Accumulator:
             totals.attributed_j = min(
                 totals.energy_j, totals.attributed_j + use.unowned_j * use.tree_fraction()
             )
+
+    def gpu_owner_unknown_s(self, domain_id: str) -> float:
+        """Seconds in which the GPU was in use but its owner could not be told."""
+        use = self._gpus.get(domain_id)
+        return use.unknown_s if use is not None else 0.0
 
     @property
     def peak_power_w(self) -> float:

@@ -19,7 +19,9 @@ Rules (interval by interval, each sampling interval on its own):
   the tree's context exists, between kernels' contexts, after it is released) is split at the
   end of the run by how long the tree and the others used the GPU: a command alone on a GPU is
   charged all of it, a GPU the tree never touched nothing. Other processes sharing a GPU with
-  the tree are not split out; the record says when there were any.
+  the tree are not split out; the record says when there were any. An interval in which a GPU
+  was in use but its owner could not be told (gpu_owner: a foreign PID namespace, a failed
+  query) counts as the tree's, and the record says for how long.
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ class GpuUse:
 
     tree_s: float = 0.0
     other_s: float = 0.0
+    unknown_s: float = 0.0  # in use, owner unknown: counted as the tree's
     unowned_j: float = 0.0
 
     def tree_fraction(self) -> float:
-        used = self.tree_s + self.other_s
-        return self.tree_s / used if used > 0 else 0.0
+        mine = self.tree_s + self.unknown_s
+        used = mine + self.other_s
+        return mine / used if used > 0 else 0.0
 
 
 def attributed_j(kind: DomainKind, energy_j: float, share: float, gpu_in_use: bool) -> float:

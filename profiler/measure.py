@@ -9,7 +9,8 @@ from types import ModuleType
 
 from . import __version__
 from .accounting import Accumulator
-from .process_tree import ProcessTree, TreeAccounting, open_tree
+from .gpu_owner import GpuOwners, decide
+from .process_tree import ProcessTree, TreeAccounting, in_this_namespace, nvidia_minors_open, open_tree
 from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .sampler import Sampler
@@ -86,15 +87,13 @@ def _measure(
     accumulator = Accumulator(
         opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s
     )
-    nvml = opened.nvml
     sampler = Sampler(
         opened.sensors,
         accumulator,
         options.interval_s,
         tree_cpu_s=tree.cpu_seconds,
         machine_busy_s=lambda: cpu_times().busy_s,
-        tree_pids=lambda: tree.pids,
-        gpu_pids=getattr(nvml, "compute_pids", None),
+        gpu_owners=_gpu_owners(opened, tree),
     )
     forwarder = SignalForwarder()
     with forwarder.installed():
@@ -131,6 +130,27 @@ def _measure(
     return run, exit_
 
 
+def _gpu_owners(opened: OpenSensors, tree: TreeAccounting) -> Callable[[], GpuOwners] | None:
+    nvml = opened.nvml
+    if nvml is None:
+        return None
+    minors = nvml.minors
+
+    def owners() -> GpuOwners:
+        processes = nvml.processes()
+        pids = tree.pids
+        return decide(
+            processes.pids,
+            processes.failed,
+            pids,
+            minors,
+            in_this_namespace,
+            lambda: nvidia_minors_open(pids),
+        )
+
+    return owners
+
+
 def build_run(
     command: list[str],
     start_utc: str,
@@ -165,6 +185,8 @@ def build_run(
                 failed_at_s=failure.at_s if failure else None,
                 implausible_readings=sampler.implausible_count.get(domain.id, 0),
                 implausible=list(sampler.implausible.get(domain.id, [])),
+                owner_unknown_s=acc.gpu_owner_unknown_s(domain.id),
+                owner_note=sampler.gpu_owner_notes.get(domain.id),
             )
         )
     ids = [d.id for d in domains]
@@ -200,9 +222,11 @@ def build_run(
         peak_power_w=acc.peak_power_w,
         timeline=timeline,
         shared_gpus=sorted(sampler.shared_gpus),
-        notes=list(opened.notes),
+        notes=list(opened.notes) + [e for s in opened.sensors for e in getattr(s, "events", [])],
         tool_version=__version__,
         sampler_cpu_s=sampler.cpu_s,
+        nvml_call_s=getattr(opened.nvml, "call_latency_s", None),
+        nvml_read_period_s=getattr(opened.nvml, "min_period_s", None),
     )
 
 

@@ -32,7 +32,7 @@ import os
 import resource
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol, TypeVar
 
 from .tree_cgroup import CgroupUnavailable, TreeCgroup, is_running
@@ -256,3 +256,36 @@ class ProcessTree:
             total += t.user + t.system + t.children_user + t.children_system
         self._pids = pids
         return total
+
+
+# -- GPU use without PIDs (containers) -----------------------------------------------------------
+
+_NVIDIA_DEVICE_PREFIX = "/dev/nvidia"
+
+
+def in_this_namespace(pids: Iterable[int]) -> set[int]:
+    """The PIDs that exist in this process's PID namespace (NVML may list the host's)."""
+    return {pid for pid in pids if os.path.exists(f"{_PROC}/{pid}")}
+
+
+def nvidia_minors_open(pids: Iterable[int], prefix: str = _NVIDIA_DEVICE_PREFIX) -> set[int] | None:
+    """Minors of the ``/dev/nvidia<N>`` files (``prefix<N>``) any of ``pids`` holds open; None
+    when no process's descriptors could be read (another user's processes, a hardened /proc)."""
+    minors: set[int] = set()
+    readable = False
+    for pid in pids:
+        fd_dir = f"{_PROC}/{pid}/fd"
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        readable = True
+        for name in names:
+            try:
+                target = os.readlink(f"{fd_dir}/{name}")
+            except OSError:
+                continue
+            suffix = target.removeprefix(prefix)
+            if suffix != target and suffix.isdigit():
+                minors.add(int(suffix))
+    return minors if readable else None

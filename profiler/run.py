@@ -50,6 +50,10 @@ class DomainRecord:
     failed_at_s: float | None = None
     implausible_readings: int = 0  # sensor faults replaced (see ImplausibleRecord)
     implausible: list[ImplausibleRecord] = field(default_factory=list)  # the first 16 of them
+    # GPUs: seconds in use with an owner that could not be told (counted as the command's),
+    # and how the owner was told when not by PID, or why it could not be.
+    owner_unknown_s: float = 0.0
+    owner_note: str | None = None
 
     @property
     def estimated(self) -> bool:
@@ -117,6 +121,8 @@ class Run:
     notes: list[str] = field(default_factory=list)
     tool_version: str = ""
     sampler_cpu_s: float = 0.0  # CPU time of aicarbon's sampling thread: its own overhead
+    nvml_call_s: float | None = None  # one NVML energy-counter call, measured at start
+    nvml_read_period_s: float | None = None  # GPU counters were read at most this often
     impact: ImpactRecord | None = None  # emissions and water (None: not computed)
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
     tree_method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
@@ -177,6 +183,8 @@ class Run:
                 "interval_s": self.interval_s,
                 "samples": self.samples,
                 "sampler_cpu_s": self.sampler_cpu_s,
+                "nvml_call_s": self.nvml_call_s,
+                "nvml_read_period_s": self.nvml_read_period_s,
             },
             "energy": {
                 "machine_j": self.machine_energy_j,
@@ -233,6 +241,8 @@ class Run:
                 notes=take(data, "notes", list[str]),
                 tool_version=take(data, "tool.version", str),
                 sampler_cpu_s=take(data, "sampling.sampler_cpu_s", float),
+                nvml_call_s=take(data, "sampling.nvml_call_s", float | None, None),
+                nvml_read_period_s=take(data, "sampling.nvml_read_period_s", float | None, None),
                 tree_method=take(data, "attribution.method", str, "proc walk"),
                 descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
                 impact=decode(ImpactRecord, optional[0], "impact") if optional[0] is not None else None,

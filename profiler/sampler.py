@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .accounting import Accumulator, Snapshot
+from .gpu_owner import GpuOwners
 from .record_codec import MAX_MAGNITUDE
 from .run import ImplausibleRecord
-from .sensors.base import Domain, DomainFailure, Sensor
+from .sensors.base import Domain, DomainFailure, DomainKind, Sensor
 
 IMPLAUSIBLE_SLACK_S = 0.25  # counters that tick in steps (NVML's) may show a step early
 MAX_IMPLAUSIBLE_KEPT = 16  # per domain; the count goes on
@@ -40,9 +41,10 @@ class Sampler:
     """Reads all sensors every ``interval_s`` seconds in one daemon thread.
 
     ``tree_cpu_s`` and ``machine_busy_s`` give cumulative CPU seconds for attribution;
-    ``gpu_pids`` (NVML's compute processes per GPU domain) and ``tree_pids`` say which GPUs
-    the tree uses, checked every ``gpu_check_s`` seconds because the NVML query is costly,
-    and at the first sample after ``check_gpus_soon``.
+    ``gpu_owners`` says which GPUs the tree uses (see gpu_owner), checked every
+    ``gpu_check_s`` seconds because the NVML query is costly, and at the first sample after
+    ``check_gpus_soon``. A sensor with a ``min_period_s`` attribute (NVML's, whose calls take
+    the driver's lock) is read no more often than that, and at the last sample.
     """
 
     def __init__(
@@ -53,8 +55,7 @@ class Sampler:
         *,
         tree_cpu_s: Callable[..., float] = lambda fresh=False: 0.0,
         machine_busy_s: Callable[[], float] = lambda: 0.0,
-        tree_pids: Callable[[], set[int]] = set,
-        gpu_pids: Callable[[], dict[str, set[int]]] | None = None,
+        gpu_owners: Callable[[], GpuOwners] | None = None,
         gpu_check_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -63,8 +64,7 @@ class Sampler:
         self.interval_s = interval_s
         self._tree_cpu_s = tree_cpu_s
         self._machine_busy_s = machine_busy_s
-        self._tree_pids = tree_pids
-        self._gpu_pids = gpu_pids
+        self._gpu_owners = gpu_owners
         self._gpu_check_s = gpu_check_s
         self._clock = clock
         # Held while the loop runs; stop() releases it. Waiting on a lock with a timeout costs
@@ -77,12 +77,15 @@ class Sampler:
         self._bounds: dict[str, tuple[float, float]] = {}
         self._gpus_in_use: frozenset[str] = frozenset()
         self._gpus_others: frozenset[str] = frozenset()
+        self._gpus_unknown: frozenset[str] = frozenset()
+        self._last_read: dict[int, float] = {}  # per sensor (by position), for min_period_s
         self._last_gpu_check = float("-inf")
         self.failures: list[DomainFailure] = []
         self._failed: set[str] = set()
         self.implausible: dict[str, list[ImplausibleRecord]] = {}  # the first few per domain
         self.implausible_count: dict[str, int] = {}
         self.shared_gpus: set[str] = set()  # GPUs the tree used alongside other processes
+        self.gpu_owner_notes: dict[str, str] = {}  # GPU -> how its owner was told, or why not
         self.start_t: float | None = None
         self.cpu_s = 0.0  # CPU time spent by the sampling thread itself: aicarbon's overhead
 
@@ -92,7 +95,11 @@ class Sampler:
         if self.start_t is None:
             self.start_t = now
         failed = {f.domain_id for f in self.failures}
-        for sensor in self.sensors:
+        for position, sensor in enumerate(self.sensors):
+            period = getattr(sensor, "min_period_s", 0.0)
+            if not final and now - self._last_read.get(position, float("-inf")) < 0.9 * period:
+                continue  # its last values stand
+            self._last_read[position] = now
             try:
                 reading = sensor.read()
             except Exception as exc:  # noqa: BLE001 - a broken sensor must not lose the run
@@ -109,7 +116,9 @@ class Sampler:
                 if domain_id not in failed:
                     self._take(domain_id, raw_j, now)
             self._bounds.update(reading.bounds_j)
-        gpu_check = self._gpu_pids is not None and (final or now - self._last_gpu_check >= self._gpu_check_s)
+        gpu_check = self._gpu_owners is not None and (
+            final or now - self._last_gpu_check >= self._gpu_check_s
+        )
         # A GPU check needs the tree's processes as they are now, not as of the last walk.
         tree_cpu = self._tree_cpu_s(fresh=final or gpu_check)
         if gpu_check:
@@ -123,6 +132,7 @@ class Sampler:
                 self._machine_busy_s(),
                 self._gpus_in_use,
                 self._gpus_others,
+                self._gpus_unknown,
             )
         )
 
@@ -158,18 +168,20 @@ class Sampler:
         self._energy[domain_id] = raw_j - counter.offset_j
 
     def _check_gpus(self, now: float) -> None:
-        assert self._gpu_pids is not None
+        assert self._gpu_owners is not None
         self._last_gpu_check = now
-        tree = self._tree_pids()
-        in_use, others = set(), set()
-        for domain_id, pids in self._gpu_pids().items():
-            if pids & tree:
-                in_use.add(domain_id)
-                if pids - tree:
-                    self.shared_gpus.add(domain_id)
-            elif pids:
-                others.add(domain_id)
-        self._gpus_in_use, self._gpus_others = frozenset(in_use), frozenset(others)
+        try:
+            owners = self._gpu_owners()
+        except Exception as exc:  # noqa: BLE001 - could not tell: counted as the tree's, flagged
+            gpus = [d.id for d in self._domains.values() if d.kind is DomainKind.GPU]
+            owners = GpuOwners(
+                unknown={g: f"the GPU check failed ({type(exc).__name__}: {exc})" for g in gpus}
+            )
+        self.shared_gpus |= owners.shared
+        for gpu, note in {**owners.by_device_file, **owners.unknown}.items():
+            self.gpu_owner_notes.setdefault(gpu, note)
+        self._gpus_in_use, self._gpus_others = owners.tree, owners.others
+        self._gpus_unknown = frozenset(owners.unknown) - owners.tree
 
     def check_gpus_soon(self) -> None:
         """Look at the GPUs' processes at the next sample (the command has just started)."""

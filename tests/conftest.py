@@ -56,6 +56,15 @@ def powercap(tmp_path: Path) -> PowercapTree:
 
 
 @dataclass
+class FakeMig:
+    """A MIG instance of a FakeGpu: its own UUID and process list."""
+
+    uuid: str
+    parent: FakeGpu
+    pids: Callable[[], list[int]] = field(default=list)
+
+
+@dataclass
 class FakeGpu:
     name: str = "NVIDIA H100 80GB HBM3"
     uuid: str = "GPU-00000000-0000-0000-0000-000000000000"
@@ -64,19 +73,40 @@ class FakeGpu:
     fail_after_reads: int | None = None  # GPU lost after this many energy/power reads
     step_mj: float = 0.0  # the energy counter grows by this much at every read
     pids: Callable[[], list[int]] = field(default=list)
+    mps_pids: Callable[[], list[int]] = field(default=list)
+    refused: bool = False  # a handle is refused with NO_PERMISSION (another Slurm job's GPU)
+    process_error: Exception | None = None  # raised by the process queries
+    instant_power: bool = False  # has the NVML_FI_DEV_POWER_INSTANT field
+    c2c: bool = False  # a C2C superchip (Grace Hopper)
+    persistence: int = 1
+    minor: int | None = None  # default: its index
+    migs: list[FakeMig] = field(default_factory=list)
     reads: int = 0
+    opened: int = 0  # handles handed out: opening a GPU initialises it
+
+
+class FakeLibraryMismatch(Exception):
+    """pynvml's NVMLLibraryMismatchError: not an NVMLError."""
 
 
 def make_fake_pynvml(gpus: list[FakeGpu], init_error: int | None = None) -> types.ModuleType:
     """A stand-in for NVIDIA's pynvml with the calls, constants and error classes aicarbon
-    uses, behaving as the real bindings do (errors carry ``.value``; subclasses by code)."""
+    uses, behaving as the real bindings do (errors carry ``.value``; subclasses by code;
+    handles by index, PCI bus id and UUID; MIG instances; the field-value API)."""
     nv = types.ModuleType("pynvml")
+    nv.NVML_ERROR_INVALID_ARGUMENT = 2
     nv.NVML_ERROR_NOT_SUPPORTED = 3
+    nv.NVML_ERROR_NO_PERMISSION = 4
+    nv.NVML_ERROR_NOT_FOUND = 6
     nv.NVML_ERROR_DRIVER_NOT_LOADED = 9
     nv.NVML_ERROR_LIBRARY_NOT_FOUND = 12
     nv.NVML_ERROR_GPU_IS_LOST = 15
+    nv.NVML_FI_DEV_POWER_INSTANT = 186
     messages = {
+        2: "Invalid Argument",
         3: "Not Supported",
+        4: "Insufficient Permissions",
+        6: "Not Found",
         9: "Driver Not Loaded",
         12: "NVML Shared Library Not Found",
         15: "GPU is lost",
@@ -88,7 +118,12 @@ def make_fake_pynvml(gpus: list[FakeGpu], init_error: int | None = None) -> type
             self.value = value
 
     nv.NVMLError = NVMLError
+    FakeLibraryMismatch.__name__ = "NVMLLibraryMismatchError"
+    nv.NVMLLibraryMismatchError = FakeLibraryMismatch
     nv.shutdown_calls = 0
+    for i, gpu in enumerate(gpus):
+        if gpu.minor is None:
+            gpu.minor = i
 
     def init() -> None:
         if init_error is not None:
@@ -96,6 +131,34 @@ def make_fake_pynvml(gpus: list[FakeGpu], init_error: int | None = None) -> type
 
     def shutdown() -> None:
         nv.shutdown_calls += 1
+
+    def open_gpu(gpu: FakeGpu) -> FakeGpu:
+        if gpu.refused:
+            raise NVMLError(nv.NVML_ERROR_NO_PERMISSION)
+        gpu.opened += 1
+        return gpu
+
+    def by_index(i: int) -> FakeGpu:
+        if not 0 <= i < len(gpus):
+            raise NVMLError(nv.NVML_ERROR_INVALID_ARGUMENT)
+        return open_gpu(gpus[i])
+
+    def by_bus_id(bus_id: bytes) -> FakeGpu:
+        for i, gpu in enumerate(gpus):
+            if bus_id.decode() == fake_bus_id(i):
+                return open_gpu(gpu)
+        raise NVMLError(nv.NVML_ERROR_NOT_FOUND)
+
+    def by_uuid(uuid: bytes) -> FakeGpu | FakeMig:
+        text = uuid.decode()
+        for gpu in gpus:
+            if gpu.uuid == text:
+                return open_gpu(gpu)
+            for mig in gpu.migs:
+                if mig.uuid == text:
+                    open_gpu(gpu)
+                    return mig
+        raise NVMLError(nv.NVML_ERROR_NOT_FOUND)
 
     def gpu_read(gpu: FakeGpu) -> None:
         gpu.reads += 1
@@ -113,18 +176,80 @@ def make_fake_pynvml(gpus: list[FakeGpu], init_error: int | None = None) -> type
         gpu_read(handle)
         return int(handle.power_mw)
 
+    def field_values(handle: FakeGpu, field_ids: list[int]) -> list[types.SimpleNamespace]:
+        values = []
+        for field_id in field_ids:
+            ok = field_id == nv.NVML_FI_DEV_POWER_INSTANT and handle.instant_power
+            if ok:
+                gpu_read(handle)
+            value = types.SimpleNamespace(uiVal=int(handle.power_mw) + 1 if ok else 0)
+            values.append(
+                types.SimpleNamespace(fieldId=field_id, valueType=1, nvmlReturn=0 if ok else 3, value=value)
+            )
+        return values
+
+    def processes(kind: str) -> Callable[[FakeGpu | FakeMig], list[types.SimpleNamespace]]:
+        def query(handle: FakeGpu | FakeMig) -> list[types.SimpleNamespace]:
+            gpu = handle.parent if isinstance(handle, FakeMig) else handle
+            if gpu.process_error is not None:
+                raise gpu.process_error
+            if isinstance(handle, FakeMig):
+                pids = handle.pids() if kind == "compute" else []
+            else:
+                if gpu.migs:  # the parent of MIG instances refuses unprivileged callers
+                    raise NVMLError(nv.NVML_ERROR_NO_PERMISSION)
+                pids = gpu.pids() if kind == "compute" else gpu.mps_pids()
+            return [types.SimpleNamespace(pid=p, usedGpuMemory=1 << 20) for p in pids]
+
+        return query
+
+    def c2c(handle: FakeGpu) -> types.SimpleNamespace:
+        return types.SimpleNamespace(isC2cEnabled=int(handle.c2c))
+
+    def parent_of(handle: FakeMig) -> FakeGpu:
+        return handle.parent
+
     nv.nvmlInit = init
     nv.nvmlShutdown = shutdown
     nv.nvmlDeviceGetCount = lambda: len(gpus)
-    nv.nvmlDeviceGetHandleByIndex = lambda i: gpus[i]
+    nv.nvmlDeviceGetHandleByIndex = by_index
+    nv.nvmlDeviceGetHandleByPciBusId = by_bus_id
+    nv.nvmlDeviceGetHandleByUUID = by_uuid
+    nv.nvmlDeviceGetIndex = lambda h: gpus.index(h)
     nv.nvmlDeviceGetName = lambda h: h.name.encode()  # older bindings return bytes
     nv.nvmlDeviceGetUUID = lambda h: h.uuid
+    nv.nvmlDeviceGetMinorNumber = lambda h: h.minor
+    nv.nvmlDeviceGetPersistenceMode = lambda h: h.persistence
+    nv.nvmlDeviceGetC2cModeInfoV = c2c
+    nv.nvmlDeviceGetDeviceHandleFromMigDeviceHandle = parent_of
     nv.nvmlDeviceGetTotalEnergyConsumption = energy
     nv.nvmlDeviceGetPowerUsage = power
-    nv.nvmlDeviceGetComputeRunningProcesses = lambda h: [
-        types.SimpleNamespace(pid=p, usedGpuMemory=1 << 20) for p in h.pids()
-    ]
+    nv.nvmlDeviceGetFieldValues = field_values
+    nv.nvmlDeviceGetComputeRunningProcesses = processes("compute")
+    nv.nvmlDeviceGetMPSComputeRunningProcesses = processes("mps")
     return nv
+
+
+def fake_bus_id(index: int) -> str:
+    """The PCI bus id of the stand-in's GPU ``index``, as the driver writes it."""
+    return f"0000:{0x1B + 0x10 * index:02x}:00.0"
+
+
+def write_driver_gpus(proc_root: Path, gpus: list[FakeGpu], models: list[str] | None = None) -> Path:
+    """``<proc_root>/driver/nvidia/gpus/<bus id>/information`` for each GPU, as the driver
+    writes it (listed in reverse, so the reader must sort by bus id)."""
+    for i in reversed(range(len(gpus))):
+        gpu = gpus[i]
+        directory = proc_root / "driver" / "nvidia" / "gpus" / fake_bus_id(i)
+        directory.mkdir(parents=True)
+        model = models[i] if models else gpu.name
+        minor = gpu.minor if gpu.minor is not None else i
+        (directory / "information").write_text(
+            f"Model: \t\t {model}\nIRQ:   \t\t 150\nGPU UUID: \t {gpu.uuid}\n"
+            f"Video BIOS: \t 96.00.74.00.0d\nBus Type: \t PCIe\nDMA Size: \t 52 bits\n"
+            f"Bus Location: \t {fake_bus_id(i)}\nDevice Minor: \t {minor}\nGPU Excluded:\t No\n"
+        )
+    return proc_root
 
 
 class FakeClock:

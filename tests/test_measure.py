@@ -23,7 +23,7 @@ def descendants() -> list[int]:
 def gpu_run() -> Run:
     """gpu:0 is used by the command (its PID holds a context), gpu:1 is lost mid-run."""
     used = FakeGpu(name="NVIDIA H100", uuid="GPU-used", step_mj=5_000, pids=descendants)
-    lost = FakeGpu(name="NVIDIA H100", uuid="GPU-lost", step_mj=5_000, fail_after_reads=4)
+    lost = FakeGpu(name="NVIDIA H100", uuid="GPU-lost", step_mj=5_000, fail_after_reads=7)
     options = MeasureOptions(
         interval_s=0.05,
         sensors=frozenset({"nvml", "estimate"}),
@@ -45,7 +45,8 @@ def test_gpu_used_by_the_tree_is_attributed_and_the_lost_one_reported(gpu_run: R
     # to the only user the GPU had. (Checked once a second, it was charged about 70%.)
     assert used.attributed_j >= 0.97 * used.energy_j
     assert lost.failed is not None and "GPU is lost" in lost.failed
-    # Reads: 1 when the sensor starts, 2 the sampler's baseline, 3 and 4 add 5 J each, 5 fails.
+    # Reads: 1 when the sensor starts, 2-4 time the call, 5 is the sampler's baseline, 6 and 7
+    # add 5 J each, 8 fails.
     assert lost.energy_j == pytest.approx(2 * 5.0)
     assert lost.attributed_j == 0
     assert gpu_run.host.gpus == ["NVIDIA H100 (GPU-used)", "NVIDIA H100 (GPU-lost)"]

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 from aicarbon.sensors.base import SensorUnavailableError
-from aicarbon.sensors.nvml import NvmlSensor, select_visible
+from aicarbon.sensors.gpu_select import parse_visible
+from aicarbon.sensors.nvml import NvmlSensor
 from conftest import FakeClock, FakeGpu, make_fake_pynvml
 
 UUIDS = ["GPU-aaaa1111", "GPU-bbbb2222", "GPU-cccc3333"]
@@ -70,13 +71,17 @@ def test_cuda_visible_devices_stops_at_first_invalid_entry_and_says_so() -> None
     assert "'7'" in sensor.notes[0]
 
 
-def test_select_visible_rules() -> None:
-    assert select_visible(None, UUIDS) == ([0, 1, 2], None)
-    assert select_visible("", UUIDS) == ([], None)
-    assert select_visible("-1", UUIDS)[0] == []
-    assert select_visible("0,0,1", UUIDS)[0] == [0, 1]
-    assert select_visible("GPU-", UUIDS)[0] == []  # ambiguous prefix names no GPU
-    assert select_visible("MIG-abc", UUIDS)[0] == []
+def test_parse_visible_rules() -> None:
+    def kinds(value: str) -> list[tuple[str, str]]:
+        return [(e.kind, e.text) for e in parse_visible(value)[0]]
+
+    assert kinds("") == []
+    assert parse_visible("-1") == ([], "CUDA_VISIBLE_DEVICES entry '-1' is not a GPU index or UUID")
+    assert kinds("0,0,1") == [("index", "0"), ("index", "1")]
+    assert kinds("GPU-ab, MIG-cd") == [("gpu", "GPU-ab"), ("mig", "MIG-cd")]
+    assert kinds("GPU-,1") == []  # CUDA stops at an entry that is not a GPU
+    legacy = parse_visible("MIG-GPU-aa11/1/0")[0][0]
+    assert legacy.legacy_mig and legacy.uuid == "GPU-aa11"
 
 
 def test_empty_cuda_visible_devices_makes_nvml_unavailable() -> None:
@@ -124,7 +129,7 @@ def test_gpu_names_decode_bytes_from_older_bindings() -> None:
 
 
 def test_shadowing_pynvml_is_refused_with_a_fix(tmp_path) -> None:
-    from aicarbon.sensors.nvml import official_pynvml_problem
+    from aicarbon.sensors.nvml_import import official_pynvml_problem
 
     official = tmp_path / "site" / "pynvml.py"
     official.parent.mkdir()
@@ -136,6 +141,6 @@ def test_shadowing_pynvml_is_refused_with_a_fix(tmp_path) -> None:
 
 
 def test_real_import_path_accepts_the_installed_nvidia_ml_py() -> None:
-    from aicarbon.sensors.nvml import _import_pynvml
+    from aicarbon.sensors.nvml_import import import_pynvml
 
-    assert _import_pynvml().__name__ == "pynvml"  # nvidia-ml-py is a dependency
+    assert import_pynvml().__name__ == "pynvml"  # nvidia-ml-py is a dependency

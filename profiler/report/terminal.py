@@ -172,6 +172,14 @@ def _attribution_lines(run: Run, unit: str) -> list[str]:
         lines.append(
             f"Shared GPUs (other processes used them too; all counted): {', '.join(run.shared_gpus)}"
         )
+    for d in run.domains:
+        if d.owner_unknown_s > 0:
+            lines.append(
+                f"! {d.label}: in use, owner unknown for {fmt_duration(d.owner_unknown_s)}, "
+                f"counted as your command's: {d.owner_note or 'the GPU could not be checked'}"
+            )
+        elif d.owner_note:
+            lines.append(f"{d.label}: {d.owner_note}")
     return lines
 
 

@@ -70,9 +70,16 @@ def open_sensors(
             opened.unavailable += nvml.unavailable
             opened.notes += nvml.notes
             opened.gpu_names = [f"{g.name} ({g.uuid})" for g in nvml.gpus]
+            opened.notes += [
+                f"{d.label}: its energy counter covers the Grace CPU and memory, "
+                "which are not estimated on top"
+                for d in nvml.domains
+                if d.covers
+            ]
             opened.nvml = nvml
     if "estimate" in chosen:
         measured = {d.kind for d in opened.domains if d.method is Method.MEASURED}
+        measured |= {kind for d in opened.domains for kind in d.covers}
         include_cpu = DomainKind.CPU not in measured
         include_ram = DomainKind.DRAM not in measured
         if include_cpu or include_ram:

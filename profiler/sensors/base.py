@@ -45,6 +45,9 @@ class Domain:
     # What the domain cannot physically exceed, averaged over a sampling interval: a reading
     # implying more is a sensor fault (None: no bound, e.g. an estimate).
     max_power_w: float | None = None
+    # Kinds of energy this domain's counter already includes (a GH200 module's counter covers
+    # its Grace CPU and memory): they are not estimated on top of it.
+    covers: frozenset[DomainKind] = frozenset()
 
 
 @dataclass(frozen=True)
