@@ -15,8 +15,10 @@ from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecor
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .sampler import Sampler
 from .sensors import OpenSensors, open_sensors
+from .sensors.cpu_info import CpuInfo, read_cpu_info
 from .sensors.cpu_load import CpuTimes, ProcStat, Throttled, logical_cpus
-from .sensors.host import cpu_model, host_info
+from .sensors.host import host_info
+from .sensors.nvidia_driver import proc_root
 from .timeline import Timeline
 
 DEFAULT_INTERVAL_S = 0.1
@@ -59,17 +61,18 @@ def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOption
     # One /proc/stat read per sample, shared by the estimate and attribution.
     proc_stat = ProcStat()
     cpu_times = Throttled(proc_stat, options.interval_s / 4)
+    cpu = read_cpu_info(proc_root(options.environ) / "cpuinfo")
     try:
         opened = open_sensors(
             options.sensors,
             environ=options.environ,
-            cpu_model=cpu_model(),
+            cpu=cpu,
             n_cpu=logical_cpus(),
             nvml_module=options.nvml_module,
             cpu_times=cpu_times,
         )
         try:
-            return _measure(argv, options, opened, cpu_times, tree)
+            return _measure(argv, options, opened, cpu_times, tree, cpu)
         finally:
             opened.close()
     finally:
@@ -83,6 +86,7 @@ def _measure(
     opened: OpenSensors,
     cpu_times: Callable[[], CpuTimes],
     tree: TreeAccounting,
+    cpu: CpuInfo,
 ) -> tuple[Run, ChildExit]:
     accumulator = Accumulator(
         opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s
@@ -122,7 +126,7 @@ def _measure(
         accumulator,
         sampler,
         opened,
-        host_info(opened.gpu_names),
+        host_info(cpu, opened.gpu_names),
         options.interval_s,
     )
     run.tree_method = tree.method

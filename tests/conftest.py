@@ -47,6 +47,21 @@ class PowercapTree:
         return self.powercap / zone_id
 
 
+BARE_METAL_CPUINFO = (
+    "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n"
+    "model name\t: Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz\nstepping\t: 7\n"
+    "flags\t\t: fpu vme de pse tsc msr pae rapl\n\n"
+)
+
+
+def bare_metal_proc(root: Path) -> Path:
+    """A /proc with the cpuinfo of a bare-metal Intel server (no 'hypervisor' flag): RAPL is
+    then trusted, whatever machine the tests run on (CI runners are VMs)."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "cpuinfo").write_text(BARE_METAL_CPUINFO)
+    return root
+
+
 @pytest.fixture
 def powercap(tmp_path: Path) -> PowercapTree:
     return PowercapTree(tmp_path / "sys")

@@ -67,7 +67,7 @@ def test_slurm_job_gpus_number_cuda_devices_without_opening_the_others(tmp_path:
 def test_every_gpu_refused_is_one_clear_unavailable_line() -> None:
     fakes = gpus(2, refused=True)
     opened = open_sensors(
-        frozenset({"nvml"}), environ={}, cpu_model="x", n_cpu=1, nvml_module=make_fake_pynvml(fakes)
+        frozenset({"nvml"}), environ={}, cpu="x", n_cpu=1, nvml_module=make_fake_pynvml(fakes)
     )
     assert opened.sensors == []
     assert any(u.sensor == "nvml" and "no GPU could be measured" in u.reason for u in opened.unavailable)
@@ -189,7 +189,7 @@ def test_a_module_scope_counter_covers_cpu_and_memory_which_are_not_estimated(fa
     opened = open_sensors(
         frozenset({"nvml", "estimate"}),
         environ={},
-        cpu_model="Neoverse-V2",
+        cpu="Neoverse-V2",
         n_cpu=72,
         nvml_module=make_fake_pynvml([fake]),
     )

@@ -95,7 +95,7 @@ def test_mmio_twin_is_skipped_when_msr_zone_exists(powercap: PowercapTree) -> No
     (mmio / "max_energy_range_uj").write_text("1000\n")
     sensor = RaplSensor(powercap.powercap)
     assert [d.id for d in sensor.domains] == ["cpu:package-0"]
-    assert any("MMIO" in s for s in sensor.skipped)
+    assert any("intel-rapl-mmio:0: twin of the intel-rapl counters" in s for s in sensor.skipped)
 
 
 def test_missing_powercap_is_unavailable_with_reason(tmp_path: Path) -> None:
@@ -222,13 +222,16 @@ def test_unreadable_second_package_makes_the_total_partial_in_report_and_record(
     """Through the command line: package 1 exists but its counter is unreadable."""
     import json
 
-    from conftest import run_aicarbon
+    from conftest import bare_metal_proc, run_aicarbon
 
     tree = PowercapTree(tmp_path / "sys")
     tree.zone("intel-rapl:0", "package-0", 0)
     (tree.zone("intel-rapl:1", "package-1", 0) / "energy_uj").write_text("not a number\n")
     record = tmp_path / "r.json"
-    env = {"AICARBON_SYSFS_ROOT": str(tmp_path / "sys")}
+    env = {
+        "AICARBON_SYSFS_ROOT": str(tmp_path / "sys"),
+        "AICARBON_PROC_ROOT": str(bare_metal_proc(tmp_path / "proc")),
+    }
     out = run_aicarbon("run", "--sensors", "rapl", "--json", str(record), "--", "true", env=env)
     assert out.returncode == 0, out.stderr
     data = json.loads(record.read_text())

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import AICARBON
+from conftest import AICARBON, bare_metal_proc
 from conftest import run_aicarbon as aicarbon
 
 
@@ -218,7 +218,10 @@ def test_sysfs_root_variable_reaches_the_rapl_sensor(tmp_path: Path) -> None:
     (zone / "energy_uj").write_text("1000\n")
     (zone / "max_energy_range_uj").write_text("262143328850\n")
     record = tmp_path / "run.json"
-    env = {"AICARBON_SYSFS_ROOT": str(tmp_path)}
+    env = {
+        "AICARBON_SYSFS_ROOT": str(tmp_path),
+        "AICARBON_PROC_ROOT": str(bare_metal_proc(tmp_path / "proc")),
+    }
     out = aicarbon("run", "-q", "--sensors", "rapl,estimate", "--json", str(record), "--", "true", env=env)
     assert out.returncode == 0, out.stderr
     domains = {d["id"]: d for d in json.loads(record.read_text())["energy"]["domains"]}

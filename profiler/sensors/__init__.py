@@ -8,11 +8,13 @@ counter). Every source that does not work is returned as an ``Unavailable`` with
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 
 from .base import Domain, DomainKind, Method, Sensor, SensorUnavailableError, Unavailable
+from .cpu_info import CpuInfo
 from .cpu_load import CpuTimes, Throttled, machine_cpu_times, memory_in_use_bytes
 
 SENSOR_NAMES = ("rapl", "nvml", "estimate")
@@ -35,31 +37,69 @@ class OpenSensors:
             sensor.close()
 
 
+TRUST_VM_RAPL_ENV = "AICARBON_TRUST_VM_RAPL"  # "1": use RAPL even where the CPU says hypervisor
+VM_RAPL_REASON = (
+    "this is a virtual machine (CPU flag 'hypervisor'): RAPL counters here are the host's, or "
+    "another vCPU's as it moves (scaphandre#134), not this VM's"
+)
+VM_RAPL_FIX = f"set {TRUST_VM_RAPL_ENV}=1 if the hypervisor passes this VM its own RAPL counters"
+
+
+def rapl_known_problems(cpu: CpuInfo, kernel: str, domains: list[Domain]) -> list[str]:
+    """Known kernel bugs that make this machine's RAPL figures wrong, one line each."""
+    notes = []
+    sapphire_rapids = cpu.intel and cpu.family == 6 and cpu.model == 143
+    if sapphire_rapids and _kernel_before(kernel, (6, 1)) and any(d.kind is DomainKind.DRAM for d in domains):
+        notes.append(
+            f"DRAM energy on Sapphire Rapids reads about 4 times too low on Linux before 6.1 "
+            f"(this kernel: {kernel}; fixed upstream in 6.1): the DRAM figures here are too low"
+        )
+    return notes
+
+
+def _kernel_before(release: str, version: tuple[int, int]) -> bool:
+    parts = release.split(".")
+    try:
+        return (int(parts[0]), int("".join(c for c in parts[1] if c.isdigit()) or 0)) < version
+    except (ValueError, IndexError):
+        return False
+
+
 def open_sensors(
     selected: frozenset[str] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
-    cpu_model: str,
+    cpu: CpuInfo | str,
     n_cpu: int,
+    kernel: str | None = None,
     nvml_module: ModuleType | None = None,
     cpu_times: Callable[[], CpuTimes] = machine_cpu_times,
 ) -> OpenSensors:
-    """Start every selected sensor that works here; ``selected=None`` means all of them."""
+    """Start every selected sensor that works here; ``selected=None`` means all of them.
+
+    ``cpu``: the CPU's facts (or just its model name); they decide AMD's die zones, RAPL in a
+    VM and the estimate's coefficients."""
     from .estimate import EstimateSensor
     from .nvml import NvmlSensor
     from .rapl import RaplSensor, powercap_root
 
     env = dict(os.environ if environ is None else environ)
+    if isinstance(cpu, str):
+        cpu = CpuInfo(model_name=cpu)
     chosen = set(SENSOR_NAMES if selected is None else selected)
     opened = OpenSensors()
     if "rapl" in chosen:
         try:
-            rapl = RaplSensor(powercap_root(env))
+            root = powercap_root(env)
+            if cpu.hypervisor and env.get(TRUST_VM_RAPL_ENV) != "1" and root.is_dir():
+                raise SensorUnavailableError(Unavailable("rapl", VM_RAPL_REASON, VM_RAPL_FIX))
+            rapl = RaplSensor(root, amd=cpu.amd)
         except SensorUnavailableError as exc:
             opened.unavailable.append(exc.unavailable)
         else:
             opened.sensors.append(rapl)
             opened.unavailable += rapl.unavailable
+            opened.notes += rapl_known_problems(cpu, kernel or platform.release(), rapl.domains)
     if "nvml" in chosen:
         try:
             nvml = NvmlSensor(nvml_module, environ=env)
@@ -85,7 +125,7 @@ def open_sensors(
         if include_cpu or include_ram:
             opened.sensors.append(
                 EstimateSensor(
-                    cpu_model,
+                    cpu,
                     n_cpu,
                     include_cpu=include_cpu,
                     include_ram=include_ram,

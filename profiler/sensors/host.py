@@ -5,8 +5,8 @@ from __future__ import annotations
 import platform
 import socket
 from dataclasses import dataclass, field
-from pathlib import Path
 
+from .cpu_info import CpuInfo
 from .cpu_load import logical_cpus, memory_in_use_bytes
 
 
@@ -19,37 +19,29 @@ class HostInfo:
     ram_bytes: int
     gpus: list[str] = field(default_factory=list)
     virtualised: bool = False
+    # Added after the first record version: what sensors depend on (RAPL names and bugs
+    # change with the kernel and the CPU).
+    kernel: str = ""
+    cpu_id: str = ""  # "GenuineIntel family 6 model 143 stepping 8", or the Arm core part
 
 
-def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
-    """The 'model name' of the first CPU, or the platform's processor string."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
+def cpu_id(cpu: CpuInfo) -> str:
+    if cpu.family is not None:
+        return f"{cpu.vendor} family {cpu.family} model {cpu.model} stepping {cpu.stepping}"
+    if cpu.part is not None:
+        return f"Arm implementer 0x{cpu.implementer or 0:02x} part 0x{cpu.part:03x}"
+    return ""
 
 
-def is_virtualised(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """True when the CPU flags carry 'hypervisor' (a VM: no RAPL, shared host)."""
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                return "hypervisor" in line.split()
-    except OSError:
-        pass
-    return False
-
-
-def host_info(gpus: list[str] | None = None) -> HostInfo:
+def host_info(cpu: CpuInfo, gpus: list[str] | None = None) -> HostInfo:
     return HostInfo(
         hostname=socket.gethostname(),
         os=platform.platform(),
-        cpu_model=cpu_model(),
+        cpu_model=cpu.describe(),
         logical_cpus=logical_cpus(),
         ram_bytes=memory_in_use_bytes()[1],
         gpus=list(gpus or []),
-        virtualised=is_virtualised(),
+        virtualised=cpu.hypervisor,
+        kernel=platform.release(),
+        cpu_id=cpu_id(cpu),
     )

@@ -7,22 +7,42 @@ Layout read (``$AICARBON_SYSFS_ROOT/class/powercap``, default ``/sys/class/power
     intel-rapl:0:1          name=uncore      inside package-0: never added again
     intel-rapl:0:2          name=dram        NOT inside package energy: its own domain
     intel-rapl:1            name=package-1   (second socket) or psys (platform)
+    intel-rapl:2            name=psys-1      psys of the second socket
     intel-rapl-mmio:0       name=package-0   MMIO twin of intel-rapl:0 on some Intel laptops
+    intel-rapl-tpmi:0       name=package-0   the TPMI driver's zones (Granite Rapids and later)
+
+One family of zones is counted: ``intel-rapl`` (MSR) where present, else ``intel-rapl-tpmi``,
+else ``intel-rapl-mmio``; the others are twins of the same counters.
 
 AMD kernels (Zen, Linux 5.8+) use the same ``intel-rapl`` names: a ``package-N`` zone with a
-``core`` subzone and no dram. ``psys`` (Intel client platforms) covers the whole SoC including
-the packages, so it is reported but kept out of the machine total.
+``core`` subzone and no dram. On Zen1/2 Threadripper and EPYC the kernel shows
+``package-N-die-M`` zones that all read the one package counter (codecarbon reported 137 W for
+a 68 W package), and Linux 6.10 briefly showed one zone per CCD on Zen4/5: on AMD one zone per
+physical package is counted. On any vendor, a zone whose counter reads the same as another's
+(same value, read back to back, while it moves) is a mirror and is not counted again.
+``psys`` (Intel client platforms) covers the whole SoC including the packages, so it is
+reported but kept out of the machine total.
 
 Each ``energy_uj`` is a counter in microjoules that wraps to 0 after ``max_energy_range_uj``;
-a reading smaller than the previous one is a wrap and adds ``max - previous + current``.
-Readings must come at least once per wrap period (minutes at full load), which any sampling
-period of aicarbon satisfies.
+a reading smaller than the previous one is a wrap and adds ``max - previous + current``, if
+that is physically possible: the implied power must stay under the zone's ceiling
+(``constraint_0_max_power_uw`` with margin, else a generous per-domain bound). A VM that leaks
+the host's counters (Xen: ``energy_uj`` alternates between unrelated values as the vCPU moves,
+scaphandre#134) breaks that at its first decrease, and the zone is marked faulty ("counter not
+monotonic") instead of counting a megawatt. Readings must come at least once per wrap period
+(minutes at full load), which any sampling period of aicarbon satisfies.
+
+A container runtime masks the powercap tree (Docker, Kubernetes and podman hide
+``/sys/devices/virtual/powercap``): the links in ``/sys/class/powercap`` then dangle, and the
+sensor says so, with the fix.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,9 +61,15 @@ PERMISSION_FIX = (
     "make energy_uj readable by a 'powercap' group, not by everyone (docs/sensors.md, RAPL permissions)"
 )
 
-_TOP_ZONE = re.compile(r"^intel-rapl:(\d+)$")
-_SUB_ZONE = re.compile(r"^intel-rapl:(\d+):(\d+)$")
-_MMIO_ZONE = re.compile(r"^intel-rapl-mmio:(\d+)$")
+# Zone families, by preference: the MSR interface, the TPMI driver's, the MMIO twin.
+FAMILIES = ("intel-rapl", "intel-rapl-tpmi", "intel-rapl-mmio")
+MASKED_FIX = (
+    "the container runtime hides /sys/devices/virtual/powercap: run the container with "
+    "--security-opt systempaths=unconfined (Docker), --security-opt "
+    "unmask=/sys/devices/virtual/powercap (podman), or privileged (Kubernetes)"
+)
+WRAP_SLACK_S = 0.25  # counters update in steps of about 1 ms; the clock may lag a read
+CONSTRAINT_MARGIN = 3.0  # a package may exceed its long-term limit in bursts (PL2)
 # Subzones whose energy is already counted by their package.
 _INSIDE_PACKAGE = {"core", "uncore"}
 
@@ -59,8 +85,16 @@ class _Zone:
     energy_path: Path
     max_range_uj: int
     last_uj: int
+    last_t: float = 0.0
     total_uj: int = 0
     failed: bool = False
+
+
+def _family_pattern(family: str, sub: bool) -> re.Pattern[str]:
+    return re.compile(rf"^{re.escape(family)}:(\d+)" + (r":(\d+)$" if sub else "$"))
+
+
+_DIE = re.compile(r"^package-(\d+)-die-(\d+)$")
 
 
 class _ZoneProblem(Exception):
@@ -86,7 +120,9 @@ def _zone_name(zone_dir: Path) -> str:
         raise _ZoneProblem(f"{zone_dir.name}: its name cannot be read ({exc.strerror})") from None
 
 
-def _zone_domain(kind: DomainKind, domain_id: str, label: str, path: Path, in_total: bool) -> Domain:
+def _zone_domain(
+    kind: DomainKind, domain_id: str, label: str, path: Path, in_total: bool, ceiling_w: float | None
+) -> Domain:
     return Domain(
         id=domain_id,
         kind=kind,
@@ -94,8 +130,17 @@ def _zone_domain(kind: DomainKind, domain_id: str, label: str, path: Path, in_to
         source=f"rapl {path}",
         label=label,
         in_total=in_total,
-        max_power_w=MAX_POWER_W[kind],
+        max_power_w=min(ceiling_w, MAX_POWER_W[kind]) if ceiling_w else MAX_POWER_W[kind],
     )
+
+
+def _ceiling_w(zone_dir: Path) -> float | None:
+    """``CONSTRAINT_MARGIN`` times the zone's ``constraint_0_max_power_uw``, where it has one."""
+    try:
+        max_uw = int(_read_text(zone_dir / "constraint_0_max_power_uw"))
+    except (OSError, ValueError):
+        return None
+    return CONSTRAINT_MARGIN * max_uw / 1e6 if max_uw > 0 else None
 
 
 # What no single RAPL domain can draw, averaged over a sampling interval: about twice the
@@ -114,8 +159,16 @@ class RaplSensor:
 
     name = "rapl"
 
-    def __init__(self, root: Path | None = None) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        amd: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.root = root if root is not None else powercap_root()
+        self._amd = amd
+        self._clock = clock
         if not self.root.is_dir():
             raise SensorUnavailableError(
                 Unavailable(
@@ -136,16 +189,18 @@ class RaplSensor:
     def _candidate_zones(self) -> list[tuple[Path, str, str | None]]:
         """(zone dir, zone name, parent zone name or None) for the zones to count."""
         try:
-            tops = self._entries(self.root, _TOP_ZONE)
-            mmio = self._entries(self.root, _MMIO_ZONE)
+            families = {f: self._entries(self.root, _family_pattern(f, False)) for f in FAMILIES}
         except OSError as exc:
             raise SensorUnavailableError(
                 Unavailable(self.name, f"cannot list {self.root} ({exc.strerror})")
             ) from None
-        if not tops:
-            tops = mmio  # only the MMIO interface is present: use it as the package counter
-        else:
-            self.skipped += [f"{p.name}: MMIO twin of the MSR package counter" for p in mmio]
+        chosen_family = next((f for f in FAMILIES if families[f]), FAMILIES[0])
+        tops = families[chosen_family]
+        for family, zones in families.items():
+            if family != chosen_family:
+                self.skipped += [f"{p.name}: twin of the {chosen_family} counters" for p in zones]
+        self._check_masked(tops)
+        sub_pattern = _family_pattern(chosen_family, True)
         chosen: list[tuple[Path, str, str | None]] = []
         for top in tops:
             try:
@@ -153,10 +208,16 @@ class RaplSensor:
             except _ZoneProblem as problem:
                 self._unreadable(top.name, str(problem), counted=True)
                 continue
+            die = _DIE.match(name)
+            if self._amd and die and die.group(2) != "0":
+                self.skipped.append(
+                    f"{top.name} ({name}): on AMD every die zone reads its package's one counter"
+                )
+                continue
             chosen.append((top, name, None))
             # Subzones appear both nested in the zone directory and as class-level links.
             try:
-                nested = self._entries(top, _SUB_ZONE)
+                nested = self._entries(top, sub_pattern)
             except OSError as exc:
                 self._unreadable(
                     top.name,
@@ -175,6 +236,20 @@ class RaplSensor:
                     continue
                 chosen.append((sub, sub_name, name))
         return chosen
+
+    def _check_masked(self, tops: list[Path]) -> None:
+        """Links into a hidden /sys/devices/virtual/powercap: a container's masked tree."""
+        dangling = [p for p in tops if p.is_symlink() and not p.exists()]
+        if tops and len(dangling) == len(tops):
+            target = os.readlink(dangling[0])
+            raise SensorUnavailableError(
+                Unavailable(
+                    self.name,
+                    f"the powercap tree is masked: {dangling[0]} points to {target}, which does not "
+                    "exist here (a container)",
+                    MASKED_FIX,
+                )
+            )
 
     def _unreadable(self, zone: str, reason: str, counted: bool, fix: str | None = None) -> None:
         self.unavailable.append(Unavailable(f"{self.name} {zone}", reason, fix, uncounted=counted))
@@ -205,7 +280,14 @@ class RaplSensor:
                     zone_dir.name, f"{domain.label}: unreadable counter ({why})", domain.in_total
                 )
                 continue
-            self._zones.append(_Zone(domain, energy_path, max_range, last))
+            zone = _Zone(domain, energy_path, max_range, last, self._clock())
+            twin = self._mirrored(zone)
+            if twin is not None:
+                self.skipped.append(
+                    f"{zone_dir.name} ({zone_name}): reads the same counter as {twin.domain.label}"
+                )
+                continue
+            self._zones.append(zone)
         if self._zones:
             return
         if denied and len(denied) == len(self.unavailable):
@@ -221,23 +303,44 @@ class RaplSensor:
             Unavailable(self.name, f"no readable RAPL zone under {self.root}: {reasons}")
         )
 
+    def _mirrored(self, zone: _Zone) -> _Zone | None:
+        """A counted zone of the same kind whose counter this one mirrors: equal non-zero
+        values read back to back (A, this, A again, with A unchanged between)."""
+        for other in self._zones:
+            if other.domain.kind is not zone.domain.kind or other.max_range_uj != zone.max_range_uj:
+                continue
+            for _ in range(5):  # the counters move about every millisecond: retry a torn read
+                try:
+                    before = int(_read_text(other.energy_path))
+                    mine = int(_read_text(zone.energy_path))
+                    after = int(_read_text(other.energy_path))
+                except (OSError, ValueError):
+                    break
+                if before == after:
+                    if mine == before and mine != 0:
+                        return other
+                    break
+        return None
+
     def _domain_for(self, zone_dir: Path, name: str, parent: str | None) -> Domain | None:
+        cap = _ceiling_w(zone_dir)
         if name.startswith("package"):
             label = "CPU " + name.replace("-", " ")
-            return _zone_domain(DomainKind.CPU, f"cpu:{name}", label, zone_dir, True)
+            return _zone_domain(DomainKind.CPU, f"cpu:{name}", label, zone_dir, True, cap)
         if name == "dram":
             # dram:0 under package-0, dram:0-die-1 under package-0-die-1; a top-level dram
             # zone (some servers) is named after its own zone index.
             owner = parent.removeprefix("package-") if parent else zone_dir.name.split(":")[-1]
             label = f"DRAM ({parent})" if parent else "DRAM"
-            return _zone_domain(DomainKind.DRAM, f"dram:{owner}", label, zone_dir, True)
-        if name == "psys":
+            return _zone_domain(DomainKind.DRAM, f"dram:{owner}", label, zone_dir, True, cap)
+        if name == "psys" or re.fullmatch(r"psys-\d+", name):
             return _zone_domain(
                 DomainKind.PLATFORM,
-                "platform:psys",
-                "Platform (psys, overlaps CPU+DRAM)",
+                f"platform:{name}",
+                f"Platform ({name}, overlaps CPU+DRAM)",
                 zone_dir,
                 False,
+                cap,
             )
         return None
 
@@ -250,6 +353,7 @@ class RaplSensor:
     def read(self) -> Reading:
         failures: list[DomainFailure] = []
         energy: dict[str, float] = {}
+        now_t = self._clock()
         for zone in self._zones:
             if not zone.failed:
                 try:
@@ -258,10 +362,31 @@ class RaplSensor:
                     zone.failed = True
                     failures.append(DomainFailure(zone.domain.id, f"read failed: {exc}"))
                 else:
-                    zone.total_uj += counter_delta(zone.last_uj, now, zone.max_range_uj)
-                    zone.last_uj = now
+                    problem = self._impossible_wrap(zone, now, now_t)
+                    if problem:
+                        zone.failed = True
+                        failures.append(DomainFailure(zone.domain.id, problem))
+                    else:
+                        zone.total_uj += counter_delta(zone.last_uj, now, zone.max_range_uj)
+                        zone.last_uj, zone.last_t = now, now_t
             energy[zone.domain.id] = zone.total_uj / 1e6
         return Reading(energy, failures)
+
+    def _impossible_wrap(self, zone: _Zone, now_uj: int, now_t: float) -> str | None:
+        """Why a decrease cannot be a wrap (it would imply more power than the zone can
+        draw), or None."""
+        if now_uj >= zone.last_uj:
+            return None
+        implied_j = counter_delta(zone.last_uj, now_uj, zone.max_range_uj) / 1e6
+        cap = zone.domain.max_power_w or MAX_POWER_W[zone.domain.kind]
+        elapsed = max(now_t - zone.last_t, 0.0)
+        if implied_j <= cap * (elapsed + WRAP_SLACK_S):
+            return None
+        return (
+            f"counter not monotonic: it went from {zone.last_uj} to {now_uj} µJ, which as a wrap "
+            f"would mean {implied_j / max(elapsed, 1e-3):.3g} W; a virtual machine that leaks the "
+            "host's RAPL (scaphandre#134)?"
+        )
 
     def close(self) -> None:
         pass
