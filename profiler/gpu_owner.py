@@ -28,6 +28,7 @@ PID_NAMESPACE_UNKNOWN = (
     "in use, owner unknown (PID namespace): NVML lists PIDs of another PID namespace and the "
     "command's open device files could not be read; run the container with --pid=host"
 )
+QUERY_FAILED = "in use, owner unknown (the query failed): {why}"
 DEVICE_FILE_MATCH = (
     "matched by its device file: NVML lists PIDs of another PID namespace (a container without "
     "--pid=host), and the command holds /dev/nvidia{minor} open"
@@ -55,7 +56,7 @@ def decide(
     tree: set[str] = set()
     others: set[str] = set()
     shared: set[str] = set()
-    unknown: dict[str, str] = dict(failed)
+    unknown = {gpu: QUERY_FAILED.format(why=why) for gpu, why in failed.items()}
     by_file: dict[str, str] = {}
     open_minors: set[int] | None = None
     looked = False

@@ -268,11 +268,11 @@ def in_this_namespace(pids: Iterable[int]) -> set[int]:
     return {pid for pid in pids if os.path.exists(f"{_PROC}/{pid}")}
 
 
-def nvidia_minors_open(pids: Iterable[int], prefix: str = _NVIDIA_DEVICE_PREFIX) -> set[int] | None:
+def nvidia_minors_open(pids: set[int], prefix: str = _NVIDIA_DEVICE_PREFIX) -> set[int] | None:
     """Minors of the ``/dev/nvidia<N>`` files (``prefix<N>``) any of ``pids`` holds open; None
     when no process's descriptors could be read (another user's processes, a hardened /proc)."""
     minors: set[int] = set()
-    readable = False
+    readable = True if not pids else False  # no process yet: it holds nothing open
     for pid in pids:
         fd_dir = f"{_PROC}/{pid}/fd"
         try:

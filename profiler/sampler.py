@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .accounting import Accumulator, Snapshot
-from .gpu_owner import GpuOwners
+from .gpu_owner import QUERY_FAILED, GpuOwners
 from .record_codec import MAX_MAGNITUDE
 from .run import ImplausibleRecord
 from .sensors.base import Domain, DomainFailure, DomainKind, Sensor
@@ -174,9 +174,8 @@ class Sampler:
             owners = self._gpu_owners()
         except Exception as exc:  # noqa: BLE001 - could not tell: counted as the tree's, flagged
             gpus = [d.id for d in self._domains.values() if d.kind is DomainKind.GPU]
-            owners = GpuOwners(
-                unknown={g: f"the GPU check failed ({type(exc).__name__}: {exc})" for g in gpus}
-            )
+            why = QUERY_FAILED.format(why=f"the GPU check failed ({type(exc).__name__}: {exc})")
+            owners = GpuOwners(unknown=dict.fromkeys(gpus, why))
         self.shared_gpus |= owners.shared
         for gpu, note in {**owners.by_device_file, **owners.unknown}.items():
             self.gpu_owner_notes.setdefault(gpu, note)

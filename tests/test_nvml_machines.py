@@ -178,7 +178,8 @@ def test_a_run_whose_gpu_query_fails_still_runs_and_counts_the_gpu_flagged() -> 
     buffer = io.StringIO()
     render(run, make_console(buffer, force_plain=True))
     report = " ".join(buffer.getvalue().split())
-    assert "in use, owner unknown for" in report and "counted as your command's" in report
+    assert "in use, owner unknown (the query failed): the GPU's process list could not be read" in report
+    assert "of its use counted as your command's." in report
 
 
 # -- superchips, counters, power fields ------------------------------------------------------------
@@ -264,7 +265,10 @@ def test_pids_of_this_namespace_decide_as_before() -> None:
     assert decide_with({"gpu:0": me}, me, None).tree == {"gpu:0"}
     assert decide_with({"gpu:0": me}, {1}, None).others == {"gpu:0"}
     assert decide_with({"gpu:0": set()}, {1}, None).tree == frozenset()
-    assert decide_with({}, {1}, None, failed={"gpu:1": "boom"}).unknown == {"gpu:1": "boom"}
+    failed = decide_with({}, {1}, None, failed={"gpu:1": "boom"}).unknown
+    assert failed == {"gpu:1": "in use, owner unknown (the query failed): boom"}
+    # Before the command starts the tree has no process: it holds no device file open.
+    assert nvidia_minors_open(set()) == set()
 
 
 def test_nvidia_minors_open_reads_the_descriptors_of_real_processes(tmp_path: Path) -> None:
@@ -334,3 +338,23 @@ def test_the_sampler_reads_a_slow_sensor_no_more_often_than_it_asks(clock: FakeC
         clock.advance(0.1)
     sampler.sample(final=True)  # the last sample always reads
     assert fakes[0].reads - before == 3  # at 0 s and 0.5 s, and the final one at 1.0 s
+
+
+def test_a_gpu_check_that_raises_counts_the_gpus_flagged_and_the_run_goes_on(clock: FakeClock) -> None:
+    from aicarbon.accounting import Accumulator
+    from aicarbon.sampler import Sampler
+    from aicarbon.timeline import Timeline
+
+    nvml = sensor(gpus(1, step_mj=1_000))
+
+    def broken() -> object:
+        raise OSError("no /proc")
+
+    acc = Accumulator(nvml.domains, Timeline(0.1, 64), 0.1)
+    sampler = Sampler([nvml], acc, 0.1, clock=clock, gpu_owners=broken)
+    sampler.sample()
+    clock.advance(0.1)
+    sampler.sample(final=True)
+    acc.finish()
+    assert acc.totals["gpu:0"].attributed_j == acc.totals["gpu:0"].energy_j > 0
+    assert "the GPU check failed (OSError: no /proc)" in sampler.gpu_owner_notes["gpu:0"]

@@ -175,8 +175,8 @@ def _attribution_lines(run: Run, unit: str) -> list[str]:
     for d in run.domains:
         if d.owner_unknown_s > 0:
             lines.append(
-                f"! {d.label}: in use, owner unknown for {fmt_duration(d.owner_unknown_s)}, "
-                f"counted as your command's: {d.owner_note or 'the GPU could not be checked'}"
+                f"! {d.label}: {d.owner_note or 'in use, owner unknown'}. "
+                f"{fmt_duration(d.owner_unknown_s)} of its use counted as your command's."
             )
         elif d.owner_note:
             lines.append(f"{d.label}: {d.owner_note}")
