@@ -270,7 +270,12 @@ class Run:
         for i, d in enumerate(self.domains):
             figures += [(f"energy.domains[{i}].energy_j", d.energy_j)]
             figures += [(f"energy.domains[{i}].attributed_j", d.attributed_j)]
+            figures += [(f"energy.domains[{i}].owner_unknown_s", d.owner_unknown_s)]
         figures += [("attribution.descendants_left_running", self.descendants_left_running)]
+        for name in ("nvml_call_s", "nvml_read_period_s"):
+            number = getattr(self, name)
+            if number is not None:
+                figures += [(f"sampling.{name}", number)]
         for name, number in figures:
             if number < 0:
                 raise RecordError(f"{name}: {number:g} is negative")

@@ -90,6 +90,8 @@ def records() -> None:
                 failed_at_s=0.2,
                 implausible_readings=40,
                 implausible=[{"at_s": 0.1, "duration_s": 0.3, "reported_j": 1e14, "counted_j": 0.6}],
+                owner_unknown_s=2.5,
+                owner_note="in use, owner unknown (PID namespace): \x1b]0;pwned\x07 --pid=host",
             ),
             d["unavailable"].append(
                 {
@@ -140,6 +142,8 @@ def records() -> None:
         "huge-integer": lambda d: set_path(d, "sampling.samples", 10**30),
         "number-too-large": lambda d: set_path(d, "energy.peak_power_w", 1e300),
         "notes-not-strings": lambda d: d.update(notes=[1, None]),
+        "owner-unknown-negative": lambda d: set_path(d, "energy.domains.0.owner_unknown_s", -1.0),
+        "nvml-call-is-text": lambda d: set_path(d, "sampling.nvml_call_s", "fast"),
         "unavailable-missing-reason": lambda d: d.update(unavailable=[{"sensor": "rapl"}]),
         "schema-other-version": lambda d: d.update(schema="aicarbon.run/2"),
         "schema-not-text": lambda d: d.update(schema=5),
