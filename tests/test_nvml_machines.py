@@ -64,6 +64,21 @@ def test_slurm_job_gpus_number_cuda_devices_without_opening_the_others(tmp_path:
     assert [d.id for d in nvml.domains] == ["gpu:2"] and [g.opened for g in fakes] == [0, 0, 1, 0]
 
 
+def test_a_run_with_a_refused_gpu_runs_and_says_the_total_is_partial() -> None:
+    fakes = gpus(2, step_mj=1_000)
+    fakes[0].refused = True
+    options = MeasureOptions(
+        interval_s=0.05,
+        sensors=frozenset({"nvml"}),
+        environ={},
+        nvml_module=make_fake_pynvml(fakes),
+        own_process=False,
+    )
+    run, exit_ = measure_command([sys.executable, "-c", "pass"], options)
+    assert exit_.status == 0 and [d.id for d in run.domains] == ["gpu:1"]
+    assert run.partial and run.unavailable[0].sensor == "nvml gpu:0"
+
+
 def test_every_gpu_refused_is_one_clear_unavailable_line() -> None:
     fakes = gpus(2, refused=True)
     opened = open_sensors(
@@ -108,9 +123,11 @@ def test_mixed_models_with_integer_entries_are_noted_unless_cuda_uses_pci_order(
     assert not any("different models" in n for n in sensor(fakes, env).notes)
 
 
-def test_persistence_mode_off_is_noted() -> None:
-    fakes = gpus(1, persistence=0)
-    assert any("persistence mode is off" in n for n in sensor(fakes).notes)
+def test_persistence_mode_off_is_noted_once_for_all_gpus() -> None:
+    fakes = gpus(3, persistence=0)
+    fakes[1].persistence = 1
+    notes = [n for n in sensor(fakes).notes if "persistence mode is off" in n]
+    assert len(notes) == 1 and "on gpu:0, gpu:2:" in notes[0]
 
 
 # -- MIG and MPS -------------------------------------------------------------------------------

@@ -130,6 +130,7 @@ class NvmlSensor:
         self.min_period_s = COUNTER_UPDATE_S
         self._gpus: list[_Gpu] = []
         self._process_queries: dict[str, Callable[[Any], list[Any]]] = {}
+        self._no_persistence: list[str] = []
         self._init_library()
         try:
             self._discover(env)
@@ -219,6 +220,12 @@ class NvmlSensor:
             gpu = self._start_gpu(target, minors.get(target.uuid))
             if gpu is not None:
                 self._gpus.append(gpu)
+        if self._no_persistence:
+            self.notes.append(
+                f"persistence mode is off on {', '.join(self._no_persistence)}: each process that "
+                "opens such a GPU waits 1-3 s for the driver to initialise it (enable it: "
+                "nvidia-persistenced, or 'nvidia-smi -pm 1')"
+            )
         if not self._gpus:
             reasons = "; ".join(f"{u.sensor}: {u.reason}" for u in self.unavailable)
             raise SensorUnavailableError(
@@ -271,11 +278,7 @@ class NvmlSensor:
         if info.mig:
             label += ", whole GPU shared by its MIG instances"
         if _query(lambda: int(nv.nvmlDeviceGetPersistenceMode(handle)), 1) == 0:
-            self.notes.append(
-                f"{domain_id}: persistence mode is off, so each process that opens the GPU waits "
-                "1-3 s for the driver to initialise it (enable it: nvidia-persistenced, or "
-                "'nvidia-smi -pm 1')"
-            )
+            self._no_persistence.append(domain_id)
         max_w = self._max_power_w(handle)
         process_handles = [h for _, h in target.mig] or [handle]
 
