@@ -15,6 +15,8 @@ from aicarbon.gpu_owner import PID_NAMESPACE_UNKNOWN, decide
 from aicarbon.measure import MeasureOptions, measure_command
 from aicarbon.process_tree import in_this_namespace, nvidia_minors_open
 from aicarbon.report.terminal import make_console, render
+from aicarbon.run import Run
+from aicarbon.runner import ChildExit
 from aicarbon.sensors import open_sensors
 from aicarbon.sensors.base import DomainKind
 from aicarbon.sensors.nvml import NvmlSensor
@@ -29,6 +31,18 @@ def gpus(n: int = 3, **overrides: object) -> list[FakeGpu]:
 
 def sensor(fakes: list[FakeGpu], env: dict[str, str] | None = None, **kwargs: object) -> NvmlSensor:
     return NvmlSensor(make_fake_pynvml(fakes), environ=env or {}, **kwargs)
+
+
+def measure_with(fakes: list[FakeGpu], python_code: str) -> tuple[Run, ChildExit]:
+    """``python -c CODE`` measured with the stand-in GPUs (NVML only, no cgroup)."""
+    options = MeasureOptions(
+        interval_s=0.05,
+        sensors=frozenset({"nvml"}),
+        environ={},
+        nvml_module=make_fake_pynvml(fakes),
+        own_process=False,
+    )
+    return measure_command([sys.executable, "-c", python_code], options)
 
 
 # -- NO_PERMISSION (Slurm, cgroup device limits) -----------------------------------------------
@@ -67,14 +81,7 @@ def test_slurm_job_gpus_number_cuda_devices_without_opening_the_others(tmp_path:
 def test_a_run_with_a_refused_gpu_runs_and_says_the_total_is_partial() -> None:
     fakes = gpus(2, step_mj=1_000)
     fakes[0].refused = True
-    options = MeasureOptions(
-        interval_s=0.05,
-        sensors=frozenset({"nvml"}),
-        environ={},
-        nvml_module=make_fake_pynvml(fakes),
-        own_process=False,
-    )
-    run, exit_ = measure_command([sys.executable, "-c", "pass"], options)
+    run, exit_ = measure_with(fakes, "pass")
     assert exit_.status == 0 and [d.id for d in run.domains] == ["gpu:1"]
     assert run.partial and run.unavailable[0].sensor == "nvml gpu:0"
 
@@ -180,14 +187,7 @@ def test_a_failing_process_query_means_could_not_tell() -> None:
 
 def test_a_run_whose_gpu_query_fails_still_runs_and_counts_the_gpu_flagged() -> None:
     fakes = [FakeGpu(uuid=UUIDS[0], step_mj=2_000, process_error=FakeLibraryMismatch("driver too old"))]
-    options = MeasureOptions(
-        interval_s=0.05,
-        sensors=frozenset({"nvml"}),
-        environ={},
-        nvml_module=make_fake_pynvml(fakes),
-        own_process=False,
-    )
-    run, exit_ = measure_command([sys.executable, "-c", "import time; time.sleep(0.4)"], options)
+    run, exit_ = measure_with(fakes, "import time; time.sleep(0.4)")
     assert exit_.status == 0
     (gpu,) = run.domains
     assert gpu.energy_j > 0 and gpu.attributed_j == pytest.approx(gpu.energy_j)
