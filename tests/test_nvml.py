@@ -116,10 +116,10 @@ def test_gpu_with_neither_energy_nor_power_is_skipped_with_a_reason() -> None:
     assert "neither energy nor power" in sensor.unavailable[0].reason
 
 
-def test_compute_pids_lists_processes_per_gpu() -> None:
+def test_processes_lists_pids_per_gpu() -> None:
     gpus = [FakeGpu(uuid="GPU-a", pids=lambda: [10, 11]), FakeGpu(uuid="GPU-b", pids=lambda: [])]
     sensor = NvmlSensor(make_fake_pynvml(gpus), environ={})
-    assert sensor.compute_pids() == {"gpu:0": {10, 11}, "gpu:1": set()}
+    assert sensor.processes().pids == {"gpu:0": {10, 11}, "gpu:1": set()}
 
 
 def test_gpu_names_decode_bytes_from_older_bindings() -> None:

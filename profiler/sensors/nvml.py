@@ -129,9 +129,9 @@ class NvmlSensor:
         self.call_latency_s: float | None = None  # one energy-counter call, median at start
         self.min_period_s = COUNTER_UPDATE_S
         self._gpus: list[_Gpu] = []
-        self._process_queries: dict[str, Callable[[Any], list[Any]]] = {}
         self._no_persistence: list[str] = []
         self._init_library()
+        self._compute_query: Callable[[Any], list[Any]] = self._nvml.nvmlDeviceGetComputeRunningProcesses
         try:
             self._discover(env)
         except SensorUnavailableError:
@@ -447,7 +447,17 @@ class NvmlSensor:
 
     def _pids_on(self, handle: Any) -> set[int]:
         nv = self._nvml
-        pids = {int(p.pid) for p in self._compute_query()(handle)}
+        try:
+            listed = self._compute_query(handle)
+        except Exception as exc:  # noqa: BLE001
+            older = getattr(nv, "nvmlDeviceGetComputeRunningProcesses_v2", None)
+            if not _library_mismatch(exc) or older is None:
+                raise
+            # nvidia-ml-py 12+ on a driver before R510: the call the bindings make is missing,
+            # the versioned one before it is not. Use it from now on.
+            self._compute_query = older
+            listed = older(handle)
+        pids = {int(p.pid) for p in listed}
         mps = getattr(nv, "nvmlDeviceGetMPSComputeRunningProcesses", None)
         if mps is not None:
             try:
@@ -460,31 +470,6 @@ class NvmlSensor:
                     raise
         return pids
 
-    def _compute_query(self) -> Callable[[Any], list[Any]]:
-        """nvmlDeviceGetComputeRunningProcesses, or its _v2 form where the driver predates the
-        call the bindings make (nvidia-ml-py 12+ on drivers before R510)."""
-        nv = self._nvml
-        query = self._process_queries.get("compute")
-        if query is not None:
-            return query
-        newest = nv.nvmlDeviceGetComputeRunningProcesses
-        older = getattr(nv, "nvmlDeviceGetComputeRunningProcesses_v2", None)
-
-        def with_fallback(handle: Any) -> list[Any]:
-            try:
-                return newest(handle)
-            except Exception as exc:  # noqa: BLE001
-                if type(exc).__name__ != "NVMLLibraryMismatchError" or older is None:
-                    raise
-                self._process_queries["compute"] = older
-                return older(handle)
-
-        return with_fallback
-
-    def compute_pids(self) -> dict[str, set[int]]:
-        """PIDs per GPU domain, for GPUs whose list could be read (see ``processes``)."""
-        return self.processes().pids
-
     def close(self) -> None:
         if self._power is not None:
             self._power.stop()
@@ -492,6 +477,12 @@ class NvmlSensor:
             self._nvml.nvmlShutdown()
         except Exception:  # noqa: BLE001 - shutting down a library that may be half started
             pass
+
+
+def _library_mismatch(exc: BaseException) -> bool:
+    """pynvml's NVMLLibraryMismatchError (bindings newer than the driver), which is not an
+    NVMLError: matched by name, since the module that defines it may be a stand-in."""
+    return type(exc).__name__ == "NVMLLibraryMismatchError"
 
 
 def _query(call: Callable[[], Any], default: Any) -> Any:
