@@ -155,3 +155,19 @@ def test_the_record_carries_kernel_and_cpu_identity(tmp_path: Path) -> None:
     assert host["cpu_id"] == "GenuineIntel family 6 model 85 stepping 7"
     assert host["cpu_model"] == "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz"
     assert host["virtualised"] is False
+
+
+def test_a_masked_tree_through_the_command_line_is_one_line_with_its_fix(tmp_path: Path) -> None:
+    powercap = tmp_path / "sys" / "class" / "powercap"
+    powercap.mkdir(parents=True)
+    os.symlink("../../devices/virtual/powercap/intel-rapl/intel-rapl:0", powercap / "intel-rapl:0")
+    env = {
+        "AICARBON_SYSFS_ROOT": str(tmp_path / "sys"),
+        "AICARBON_PROC_ROOT": str(bare_metal_proc(tmp_path / "p")),
+    }
+    out = run_aicarbon("run", "--sensors", "rapl,estimate", "--", "true", env=env)
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    report = " ".join(out.stderr.split())
+    assert "Unavailable: rapl: the powercap tree is masked" in report
+    assert "fix: the container runtime hides /sys/devices/virtual/powercap" in report
+    assert "CPU | ~" in report  # the estimate took over
