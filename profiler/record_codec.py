@@ -10,10 +10,12 @@ this version does not know are ignored, so that additive fields of a newer minor
 
 from __future__ import annotations
 
+import json
 import math
 import types
 from dataclasses import MISSING, fields, is_dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 MAX_MAGNITUDE = 1e18
@@ -119,3 +121,34 @@ def _kind(data: object) -> str:
         list: "a list",
         dict: "an object",
     }.get(type(data), type(data).__name__)
+
+
+def read_json_file(path: Path, what: str, max_bytes: int) -> object:
+    """A file's strict JSON (no NaN or Infinity), or ``RecordError`` in one sentence saying why
+    it is not a ``what`` (missing, a directory, unreadable, too large, not UTF-8, not JSON)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise RecordError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise RecordError(f"{path} is a directory, not a {what}") from None
+    except OSError as exc:
+        raise RecordError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > max_bytes:
+        raise RecordError(f"{path} is larger than {max_bytes >> 20} MB: not a {what}")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        raise RecordError(f"{path} is not UTF-8 text (a binary file?)") from None
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except RecursionError:
+        raise RecordError(f"{path} is nested too deeply to be a {what}") from None
+    except ValueError as exc:  # NaN/Infinity, or an integer of thousands of digits
+        why = "a number of thousands of digits" if "digits" in str(exc) else str(exc)
+        raise RecordError(f"{path} is not strict JSON ({why})") from None
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")

@@ -15,7 +15,7 @@ from typing import Any
 from .attribution import cpu_share
 from .impact import ImpactRecord
 from .output_file import write_text
-from .record_codec import RecordError, decode, take
+from .record_codec import RecordError, decode, read_json_file, take
 from .references import ComparisonRecord
 from .sensors.host import HostInfo as HostRecord  # the record keeps the host facts as read
 
@@ -298,30 +298,6 @@ class Run:
     @classmethod
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
-        try:
-            with open(path, "rb") as handle:
-                raw = handle.read(MAX_RECORD_BYTES + 1)
-        except FileNotFoundError:
-            raise RecordError(f"no such file: {path}") from None
-        except IsADirectoryError:
-            raise RecordError(f"{path} is a directory, not a run record") from None
-        except OSError as exc:
-            raise RecordError(f"cannot read {path}: {exc.strerror}") from None
-        if len(raw) > MAX_RECORD_BYTES:
-            raise RecordError(f"{path} is larger than {MAX_RECORD_BYTES >> 20} MB: not a run record")
-        try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
-        except UnicodeDecodeError:
-            raise RecordError(f"{path} is not UTF-8 text (a binary file?)") from None
-        except json.JSONDecodeError as exc:
-            raise RecordError(f"{path} is not valid JSON ({exc.msg}, line {exc.lineno})") from None
-        except RecursionError:
-            raise RecordError(f"{path} is nested too deeply to be a run record") from None
-        except ValueError as exc:  # NaN/Infinity, or an integer of thousands of digits
-            why = "a number of thousands of digits" if "digits" in str(exc) else str(exc)
-            raise RecordError(f"{path} is not strict JSON ({why})") from None
-        return cls.from_dict(data, str(path))
+        return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not a JSON number")
