@@ -340,3 +340,7 @@ def _end_options_after_module(args: list[str], group: Any) -> list[str]:
                 break
         i = after
     return args
+
+
+# The CI gate's commands register themselves on ``app``.
+from aicarbon.cli import gate as _gate  # noqa: E402, F401

@@ -50,21 +50,25 @@ def _render(record: Run) -> Exception | None:
 
 
 def _rescue(record: Run, why: str, shown: bool) -> Path | None:
-    """Save the record to a new file in the temporary directory; None if that fails too."""
+    return rescue(record.to_json(), "run record", why, shown)
+
+
+def rescue(text: str, what: str, why: str, shown: bool) -> Path | None:
+    """Save ``text`` (a ``what``: "run record", "samples") to a new file in the temporary
+    directory; None if that fails too, and then, unless already ``shown``, print it on stderr."""
     import tempfile  # only on this rare path: it costs start-up time
 
-    text = record.to_json()
     try:
-        fd, name = tempfile.mkstemp(prefix="aicarbon-run-", suffix=".json")
+        fd, name = tempfile.mkstemp(prefix=f"aicarbon-{what.split()[0]}-", suffix=".json")
         with open(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
     except OSError as exc:
         say(f"{why}; nor could it be saved in the temporary directory ({_why(exc)})")
         if not shown:
-            say("the run record follows, so that it is not lost:")
+            say(f"the {what} follows, so that it is not lost:")
             sys.stderr.write(text)
         return None
-    say(f"{why}; the run record was saved to {name} instead")
+    say(f"{why}; the {what} was saved to {name} instead")
     return Path(name)
 
 

@@ -40,6 +40,7 @@ class MeasureOptions:
     # new cgroup waits some 20 ms on the kernel, which then overlaps the caller's own start-up.
     # measure_command closes it. None: opened here.
     tree: TreeAccounting | None = None
+    cwd: str | None = None  # the command's working directory (None: aicarbon's)
 
 
 def utc_now() -> str:
@@ -104,7 +105,7 @@ def _measure(
         start_utc = utc_now()
         sampler.start()
         try:
-            child = tree.spawn(lambda: spawn(argv))
+            child = tree.spawn(lambda: spawn(argv, options.cwd))
         except BaseException:
             sampler.stop()
             raise

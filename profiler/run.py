@@ -299,5 +299,3 @@ class Run:
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
-
-

@@ -51,11 +51,13 @@ def python_module_argv(module: str, args: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", module, *args]
 
 
-def spawn(argv: Sequence[str]) -> subprocess.Popen[bytes]:
+def spawn(argv: Sequence[str], cwd: str | None = None) -> subprocess.Popen[bytes]:
     if not argv:
         raise CommandError("no command given", 2)
+    if cwd is not None and not os.path.isdir(cwd):
+        raise CommandError(f"{cwd}: no such directory", 2)
     try:
-        return subprocess.Popen(list(argv))  # noqa: S603 - running the user's command is the job
+        return subprocess.Popen(list(argv), cwd=cwd)  # noqa: S603 - running the user's command is the job
     except FileNotFoundError:
         if os.sep in argv[0] and os.path.exists(argv[0]):
             # The file is there but its interpreter (#! line) is not.

@@ -215,8 +215,11 @@ def user_table(environ: Mapping[str, str]) -> tuple[Path, dict[str, Any]] | None
     return path, _parse_toml(_read_bytes(path), path)
 
 
+GATE_TABLE = "check"  # [tool.aicarbon.check]: the CI gate's own settings (gate_settings)
+
+
 def _table(data: dict[str, Any], where: str) -> dict[str, Any]:
-    table = {str(k).replace("_", "-"): v for k, v in data.items()}
+    table = {str(k).replace("_", "-"): v for k, v in data.items() if k != GATE_TABLE}
     unknown = sorted(set(table) - set(SPECS))
     if unknown:
         raise SettingsError(f"unknown key {unknown[0]!r} in {where}; valid keys: {', '.join(SPECS)}")
