@@ -56,6 +56,9 @@ JunitXml = Annotated[Path | None, typer.Option("--junit-xml", help="Also write J
 ExportBencher = Annotated[
     Path | None, typer.Option("--export-bencher", help="Also write Bencher Metric Format JSON here.")
 ]
+MarkdownFile = Annotated[
+    Path | None, typer.Option("--markdown", help="Also write the Markdown summary here (for a PR comment).")
+]
 ExportGithub = Annotated[
     Path | None,
     typer.Option("--export-github-benchmark", help="Also write github-action-benchmark JSON here."),
@@ -74,6 +77,7 @@ class Outputs:
     junit: Path | None = None
     bencher: Path | None = None
     github_benchmark: Path | None = None
+    markdown: Path | None = None
 
 
 def _settings(
@@ -151,7 +155,9 @@ def _bench_options(
     )
 
 
-def _outputs(fmt: str, junit: Path | None, bencher: Path | None, github: Path | None) -> Outputs:
+def _outputs(
+    fmt: str, junit: Path | None, bencher: Path | None, github: Path | None, markdown: Path | None = None
+) -> Outputs:
     from aicarbon.output_file import OutputPathError, check_writable
 
     if fmt not in ("text", "json", "markdown"):
@@ -166,7 +172,7 @@ def _outputs(fmt: str, junit: Path | None, bencher: Path | None, github: Path | 
                 check_writable(path)
             except OutputPathError as exc:
                 raise fail(f"{flag}: {exc}") from None
-    return Outputs(fmt, junit, bencher, github)
+    return Outputs(fmt, junit, bencher, github, markdown)
 
 
 def _progress(message: str) -> None:
@@ -194,6 +200,7 @@ def _emit(comparisons: list[Comparison], settings: GateSettings, outputs: Output
         (outputs.junit, gate_report.junit_xml),
         (outputs.bencher, ci_outputs.bencher_json),
         (outputs.github_benchmark, ci_outputs.github_benchmark_json),
+        (outputs.markdown, gate_report.markdown),
     ]
     for path, render in files:
         if path is not None:
@@ -318,6 +325,7 @@ def compare(
     junit_xml: JunitXml = None,
     export_bencher: ExportBencher = None,
     export_github_benchmark: ExportGithub = None,
+    markdown: MarkdownFile = None,
 ) -> None:
     """Compare saved samples: is NEW a regression against BASE? Exit 1 if so."""
     from aicarbon.gate import NotComparable, check_comparable, compare_all
@@ -335,7 +343,7 @@ def compare(
         max_energy_per_unit,
         allow_env_mismatch,
     )
-    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark)
+    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     pairs = [(_load(files[i]), _load(files[i + 1])) for i in range(0, len(files), 2)]
     try:
         for base, new in pairs:
@@ -383,6 +391,7 @@ def ab(
     junit_xml: JunitXml = None,
     export_bencher: ExportBencher = None,
     export_github_benchmark: ExportGithub = None,
+    markdown: MarkdownFile = None,
 ) -> None:
     """Measure a base and a new command interleaved in one session; exit 1 on a regression.
 
@@ -397,7 +406,7 @@ def ab(
         project, threshold, warn_threshold, alpha, fail_on, max_energy, max_energy_per_unit, False
     )
     options = _bench_options(project, runs, warmup, units, unit_name)
-    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark)
+    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     if order not in ("abba", "random"):
         raise fail(f"--order must be abba or random; got {order!r}")
     label = name or project.get("name")
@@ -496,6 +505,7 @@ def check(
     junit_xml: JunitXml = None,
     export_bencher: ExportBencher = None,
     export_github_benchmark: ExportGithub = None,
+    markdown: MarkdownFile = None,
 ) -> None:
     """Benchmark a command against a stored baseline; exit 1 on a regression.
 
@@ -518,7 +528,7 @@ def check(
     )
     argv = _command(project, command, "check")
     options = _bench_options(project, runs, warmup, units, unit_name)
-    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark)
+    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     path = _baseline_path(project, baseline)
     try:
         stored = Baseline.load(path)
