@@ -116,8 +116,13 @@ def _compare(
 ) -> Comparison:
     a, b = base.metric(), new.metric()
     base_median, new_median = statistics.median(a), statistics.median(b)
-    ratio = new_median / base_median if base_median > 0 else math.inf
+    if base_median > 0:
+        ratio = new_median / base_median
+    else:  # nothing measured on the base side: equal if nothing on the new side either
+        ratio = 1.0 if new_median == 0 else math.inf
     low, high = _ratio_interval(a, b, settings.confidence)
+    if max(a) == 0 and max(b) == 0:
+        low = high = 1.0
     upper, warn, alpha = 1 + settings.threshold, 1 + settings.warn_threshold, settings.alpha
     if rule == "single baseline":
         regression = low > upper

@@ -47,6 +47,18 @@ def test_every_verdict_of_the_two_sample_rule(new: list[float], expected: Verdic
     assert verdict(BASE, new).verdict is expected
 
 
+def test_commands_that_use_no_measurable_energy_compare_equal() -> None:
+    nothing = verdict([0.0] * 5, [0.0] * 5)
+    assert (nothing.verdict, nothing.ratio, nothing.ratio_low, nothing.ratio_high) == (
+        Verdict.OK,
+        1.0,
+        1.0,
+        1.0,
+    )
+    something = verdict([0.0] * 5, [1.0] * 5)
+    assert something.ratio == float("inf") and something.verdict is Verdict.REGRESSION
+
+
 def test_the_ratio_and_its_interval_are_reported() -> None:
     c = verdict(BASE, [v * 1.3 for v in BASE])
     assert c.ratio == pytest.approx(1.3) and c.ratio_low <= 1.3 <= c.ratio_high
