@@ -396,9 +396,7 @@ def ab(
     """Measure a base and a new command interleaved in one session; exit 1 on a regression.
 
     The default CI recipe: same runner, same session, no stored baseline."""
-    from aicarbon.bench import Arm, BenchError, quality_warnings
-    from aicarbon.bench import ab as run_ab
-    from aicarbon.gate import compare_all
+    from aicarbon.bench import Arm, BenchError, ab_decide
     from aicarbon.runner import CommandError
 
     project = _project()
@@ -433,22 +431,12 @@ def ab(
     if samples_dir is not None and not samples_dir.is_dir():
         raise fail(f"--samples-dir: {samples_dir} is not a directory")
     try:
-        a, b = run_ab(arms[0], arms[1], options, order, seed, _progress)
-        comparisons = compare_all([(a, b)], settings)
-        if _undecided_yet(comparisons[0], settings):
-            say(f"inconclusive after {options.runs} runs per arm: {options.runs} more each, once")
-            done = ([], [])  # the new runs are added to the samples below
-            a2, b2 = run_ab(
-                arms[0], arms[1], options, order, None if seed is None else seed + 1, _progress, done
-            )
-            a.runs += a2.runs
-            b.runs += b2.runs
-            a.notes, b.notes = quality_warnings(a), quality_warnings(b)
-            comparisons = compare_all([(a, b)], settings)
+        decided = ab_decide(arms[0], arms[1], options, settings, order, seed, _progress)
     except BenchError as exc:
         raise _undecided(str(exc), settings) from None
     except CommandError as exc:
         raise fail(str(exc), 2) from None
+    a, b, comparisons = decided.base, decided.head, [decided.comparison]
     for samples in (a, b):
         if label:
             samples.name = f"{label} ({samples.name})"
@@ -462,17 +450,9 @@ def ab(
             try:
                 samples.save(samples_dir / filename)
             except OSError as exc:
-                say(f"could not write {samples_dir / filename} ({exc.strerror or exc})")
+                why = f"could not write {samples_dir / filename} ({exc.strerror or exc})"
+                rescue(samples.to_json(), "samples", why, False)
     raise typer.Exit(_emit(comparisons, settings, outputs))
-
-
-def _undecided_yet(comparison: Comparison, settings: GateSettings) -> bool:
-    """Inconclusive, or above the threshold without significance: worth more runs, once."""
-    from aicarbon.gate import Verdict
-
-    if comparison.verdict is Verdict.INCONCLUSIVE:
-        return True
-    return comparison.verdict is Verdict.WARN and (comparison.p_greater or 0.0) > settings.alpha
 
 
 # -- check and baseline --------------------------------------------------------------------------

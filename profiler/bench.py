@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .gate import Comparison, GateSettings, compare_all, worth_more_runs
 from .measure import MeasureOptions, measure_command
 from .process_tree import open_tree
 from .run import Run
@@ -53,6 +54,7 @@ class BenchOptions:
 
 
 Progress = Callable[[str], None]
+Measure = Callable[["Arm", "BenchOptions"], Run]
 
 
 def measure_once(arm: Arm, options: BenchOptions) -> Run:
@@ -69,14 +71,16 @@ def measure_once(arm: Arm, options: BenchOptions) -> Run:
     return run
 
 
-def bench(arm: Arm, options: BenchOptions, progress: Progress = lambda _: None) -> Samples:
+def bench(
+    arm: Arm, options: BenchOptions, progress: Progress = lambda _: None, measure: Measure = measure_once
+) -> Samples:
     for i in range(options.warmup):
         progress(f"{arm.name}: warm-up {i + 1}/{options.warmup}")
-        measure_once(arm, options)
+        measure(arm, options)
     runs = []
     for i in range(options.runs):
         progress(f"{arm.name}: run {i + 1}/{options.runs}")
-        runs.append(measure_once(arm, options))
+        runs.append(measure(arm, options))
     return _samples(arm, runs, options)
 
 
@@ -96,22 +100,56 @@ def ab(
     order: str = "abba",
     seed: int | None = None,
     progress: Progress = lambda _: None,
+    measure: Measure = measure_once,
     done: tuple[list[Run], list[Run]] | None = None,
-) -> tuple[Samples, Samples]:
-    """Both arms, interleaved, in one session; ``done`` continues an earlier session (the
-    warm-up is then not repeated)."""
+) -> tuple[list[Run], list[Run]]:
+    """Both arms' runs, interleaved, in one session; ``done`` continues an earlier session
+    (the warm-up is then not repeated)."""
     runs_a, runs_b = (list(done[0]), list(done[1])) if done else ([], [])
     if done is None:
         for i in range(options.warmup):
             progress(f"warm-up {i + 1}/{options.warmup}")
-            measure_once(base, options)
-            measure_once(head, options)
+            measure(base, options)
+            measure(head, options)
     plan = interleaving(options.runs, order, seed)
     for i, which in enumerate(plan, start=1):
         arm = base if which == "a" else head
         progress(f"{arm.name}: run {i}/{len(plan)}")
-        (runs_a if which == "a" else runs_b).append(measure_once(arm, options))
-    return _samples(base, runs_a, options), _samples(head, runs_b, options)
+        (runs_a if which == "a" else runs_b).append(measure(arm, options))
+    return runs_a, runs_b
+
+
+@dataclass
+class Decided:
+    base: Samples
+    head: Samples
+    comparison: Comparison
+    extended: bool
+
+
+def ab_decide(
+    base: Arm,
+    head: Arm,
+    options: BenchOptions,
+    settings: GateSettings,
+    order: str = "abba",
+    seed: int | None = None,
+    progress: Progress = lambda _: None,
+    measure: Measure = measure_once,
+) -> Decided:
+    """``ab``, then the decision; an undecided first answer (``gate.worth_more_runs``) gets as
+    many runs again per arm, once, interleaved as before."""
+    runs_a, runs_b = ab(base, head, options, order, seed, progress, measure)
+    a, b = _samples(base, runs_a, options), _samples(head, runs_b, options)
+    (comparison,) = compare_all([(a, b)], settings)
+    if not worth_more_runs(comparison, settings):
+        return Decided(a, b, comparison, False)
+    progress(f"undecided after {options.runs} runs per arm: {options.runs} more each, once")
+    more_seed = None if seed is None else seed + 1
+    runs_a, runs_b = ab(base, head, options, order, more_seed, progress, measure, done=(runs_a, runs_b))
+    a, b = _samples(base, runs_a, options), _samples(head, runs_b, options)
+    (comparison,) = compare_all([(a, b)], settings)
+    return Decided(a, b, comparison, True)
 
 
 def _samples(arm: Arm, runs: list[Run], options: BenchOptions) -> Samples:

@@ -266,6 +266,13 @@ def apply_budget(comparison: Comparison, new: Samples, settings: GateSettings) -
                 )
 
 
+def worth_more_runs(comparison: Comparison, settings: GateSettings) -> bool:
+    """Inconclusive, or above the threshold without significance: more runs may decide."""
+    if comparison.verdict is Verdict.INCONCLUSIVE:
+        return True
+    return comparison.verdict is Verdict.WARN and (comparison.p_greater or 0.0) > settings.alpha
+
+
 FAILING = {Verdict.REGRESSION, Verdict.OVER_BUDGET}
 
 

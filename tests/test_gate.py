@@ -214,3 +214,51 @@ def test_baseline_keeps_the_last_sessions_per_benchmark_and_environment(tmp_path
     path.write_text(path.read_text().replace('"schema": "aicarbon.samples/1"', '"schema": "x"', 1))
     with pytest.raises(RecordError, match="not an aicarbon samples file"):
         Baseline.load(path)
+
+
+# -- A/B sessions, with a stand-in for measuring ---------------------------------------------------
+
+RECORD = Path(__file__).parent / "corpus" / "records" / "valid-plain.json"
+
+
+class FakeMeasure:
+    """Measures nothing: each call returns the plain corpus record with the command's energy
+    taken from a per-arm list, and logs the order of the calls."""
+
+    def __init__(self, energies: dict[str, list[float]]) -> None:
+        from aicarbon.run import Run
+
+        self.template = Run.load(RECORD)
+        self.energies = {arm: list(values) for arm, values in energies.items()}
+        self.calls: list[str] = []
+
+    def __call__(self, arm, options):  # noqa: ANN001 - the bench.Measure signature
+        self.calls.append(arm.name)
+        value = self.energies[arm.name].pop(0)
+        run = dataclasses.replace(
+            self.template, domains=[dataclasses.replace(d) for d in self.template.domains]
+        )
+        counted = run.counted
+        for d in counted:
+            d.energy_j = d.attributed_j = value / len(counted)
+        return run
+
+
+def test_an_ab_session_interleaves_after_warm_up_and_extends_once_when_undecided() -> None:
+    from aicarbon.bench import Arm, BenchOptions, ab_decide
+
+    noisy_base = [100, 100, 90, 120, 100, 85, 110, 95, 100, 105, 100]  # warm-up first
+    noisy_head = [100, 95, 130, 100, 88, 125, 100, 92, 110, 100, 97]
+    fake = FakeMeasure({"base": noisy_base, "head": noisy_head})
+    decided = ab_decide(
+        Arm("base", ["a"]), Arm("head", ["b"]), BenchOptions(runs=5, warmup=1), DEFAULT, measure=fake
+    )
+    assert decided.extended and decided.comparison.n_base == decided.comparison.n_new == 10
+    assert fake.calls[:2] == ["base", "head"]  # the warm-up pair, then ABBA blocks, twice
+    assert "".join("a" if c == "base" else "b" for c in fake.calls[2:]) == "abbaabbaab" * 2
+    clear = FakeMeasure({"base": [100.0] * 6, "head": [130.0] * 6})
+    decided = ab_decide(
+        Arm("base", ["a"]), Arm("head", ["b"]), BenchOptions(runs=5, warmup=1), DEFAULT, measure=clear
+    )
+    assert not decided.extended and decided.comparison.verdict is Verdict.REGRESSION
+    assert len(clear.calls) == 12
