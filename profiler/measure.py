@@ -127,7 +127,7 @@ def _measure(
         accumulator,
         sampler,
         opened,
-        host_info(cpu, opened.gpu_names),
+        host_info(cpu, opened.gpu_names, opened.gpu_driver),
         options.interval_s,
     )
     run.tree_method = tree.method

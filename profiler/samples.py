@@ -58,6 +58,13 @@ class Fingerprint:
 
 
 @dataclass
+class DomainEnergy:
+    id: str
+    energy_j: float
+    attributed_j: float
+
+
+@dataclass
 class SampleRun:
     start_utc: str
     duration_s: float
@@ -66,6 +73,7 @@ class SampleRun:
     exit_status: int
     method: str
     average_power_w: float = 0.0
+    domains: list[DomainEnergy] = field(default_factory=list)  # per domain, in_total ones
 
 
 @dataclass
@@ -151,6 +159,7 @@ def fingerprint_of(run: Run, git_commit: str | None = None) -> Fingerprint:
         cpu_model=run.host.cpu_model,
         gpus=gpus,
         kernel=run.host.kernel,
+        driver=run.host.gpu_driver,
         aicarbon_version=run.tool_version,
         git_commit=git_commit,
     )
@@ -174,6 +183,7 @@ def from_runs(
                 exit_status=r.exit_status,
                 method=r.method,
                 average_power_w=r.average_power_w,
+                domains=[DomainEnergy(d.id, d.energy_j, d.attributed_j) for d in r.counted],
             )
             for r in runs
         ],

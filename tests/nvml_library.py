@@ -113,6 +113,9 @@ class StandInLibrary:
     def nvmlErrorString(self, result: int) -> bytes:  # noqa: N802
         return f"stand-in error {result}".encode()
 
+    def nvmlSystemGetDriverVersion(self, buffer: Any, size: Any) -> int:  # noqa: N802
+        return self._text_out(buffer, size, "550.54.15")
+
     def nvmlDeviceGetCount_v2(self, count: Any) -> int:  # noqa: N802
         _out(count).value = len(self.gpus)
         return SUCCESS

@@ -162,6 +162,9 @@ def test_bench_then_compare_then_baseline_and_check(tmp_path: Path) -> None:
     recorded = json.loads((tmp_path / "s.json").read_text())
     assert recorded["schema"] == "aicarbon.samples/1" and len(recorded["runs"]) == 2
     assert recorded["fingerprint"]["sensors"] and recorded["fingerprint"]["cpu_model"]
+    run = recorded["runs"][0]
+    assert {d["id"] for d in run["domains"]} >= {"cpu:estimated"} or run["method"] == "measured"
+    assert run["exit_status"] == 0 and run["duration_s"] > 0 and run["start_utc"].endswith("Z")
 
     missing = run_aicarbon(
         "check",

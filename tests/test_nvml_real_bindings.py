@@ -29,6 +29,7 @@ def test_energy_counters_through_the_real_bindings() -> None:
         nvml = NvmlSensor(pynvml, environ={})
         assert [d.id for d in nvml.domains] == ["gpu:0", "gpu:1"]
         assert nvml.domains[0].max_power_w == pytest.approx(1400.0)  # twice the 700 W limit
+        assert nvml.driver_version == "550.54.15"
         fakes[1].energy_mj += 12_345
         assert nvml.read().energy_j == pytest.approx({"gpu:0": 0.0, "gpu:1": 12.345})
         nvml.close()

@@ -26,6 +26,7 @@ class OpenSensors:
     unavailable: list[Unavailable] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     gpu_names: list[str] = field(default_factory=list)
+    gpu_driver: str = ""  # the NVIDIA driver's version, where NVML says
     nvml: object | None = None  # the NVML sensor, for the GPU process list
 
     @property
@@ -110,6 +111,7 @@ def open_sensors(
             opened.unavailable += nvml.unavailable
             opened.notes += nvml.notes
             opened.gpu_names = [f"{g.name} ({g.uuid})" for g in nvml.gpus]
+            opened.gpu_driver = nvml.driver_version
             opened.notes += [
                 f"{d.label}: its energy counter covers the Grace CPU and memory, "
                 "which are not estimated on top"

@@ -23,6 +23,7 @@ class HostInfo:
     # change with the kernel and the CPU).
     kernel: str = ""
     cpu_id: str = ""  # "GenuineIntel family 6 model 143 stepping 8", or the Arm core part
+    gpu_driver: str = ""  # the NVIDIA driver's version ("" without NVML)
 
 
 def cpu_id(cpu: CpuInfo) -> str:
@@ -33,7 +34,7 @@ def cpu_id(cpu: CpuInfo) -> str:
     return ""
 
 
-def host_info(cpu: CpuInfo, gpus: list[str] | None = None) -> HostInfo:
+def host_info(cpu: CpuInfo, gpus: list[str] | None = None, gpu_driver: str = "") -> HostInfo:
     return HostInfo(
         hostname=socket.gethostname(),
         os=platform.platform(),
@@ -44,4 +45,5 @@ def host_info(cpu: CpuInfo, gpus: list[str] | None = None) -> HostInfo:
         virtualised=cpu.hypervisor,
         kernel=platform.release(),
         cpu_id=cpu_id(cpu),
+        gpu_driver=gpu_driver,
     )

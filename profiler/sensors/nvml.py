@@ -138,6 +138,8 @@ class NvmlSensor:
             self.close()
             raise
         self._measure_latency()
+        driver = _query(lambda: _text(self._nvml.nvmlSystemGetDriverVersion()), "")
+        self.driver_version: str = driver if isinstance(driver, str) else ""
 
     def _init_library(self) -> None:
         nv = self._nvml
