@@ -79,8 +79,9 @@ def run(
         list[str] | None,
         typer.Argument(
             help=(
-                "The command to run and measure, e.g. python infer.py "
-                "(use -- before a command that starts with '-')."
+                "The command to run and measure: a program (python infer.py), a Python script "
+                "(infer.py), or a function (package.module:function); use -- before a command "
+                "that starts with '-'."
             )
         ),
     ] = None,
@@ -154,18 +155,19 @@ def run(
     # First of all, so that entering the command's cgroup (some 20 ms of kernel time) overlaps
     # what follows; closed by measure_command, or here when the run stops at a bad option.
     with closing(open_tree()) as tree:
+        from aicarbon.entrypoints import EntrypointError
+        from aicarbon.entrypoints import resolve as resolve_entrypoint
         from aicarbon.measure import INTERVAL_RANGE_S, MeasureOptions, measure_command
         from aicarbon.output_file import OutputPathError, check_writable
-        from aicarbon.runner import CommandError, python_module_argv
+        from aicarbon.runner import CommandError
         from aicarbon.settings import SettingsError, check_number
 
         state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-        args = list(command or [])
-        if module:
-            argv = python_module_argv(module, args)
-        elif args:
-            argv = args
-        else:
+        try:
+            argv = resolve_entrypoint(list(command or []), module)
+        except EntrypointError as exc:
+            raise fail(str(exc), exc.status) from None
+        if not argv:
             raise fail("no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE")
         try:
             check_number("--interval", interval, *INTERVAL_RANGE_S)

@@ -46,11 +46,6 @@ class ChildExit:
     received_signal: int | None  # the first signal aicarbon itself received, if any
 
 
-def python_module_argv(module: str, args: Sequence[str]) -> list[str]:
-    """``aicarbon run -m pkg.mod args`` runs exactly what ``python -m pkg.mod args`` runs."""
-    return [sys.executable, "-m", module, *args]
-
-
 def spawn(argv: Sequence[str], cwd: str | None = None) -> subprocess.Popen[bytes]:
     if not argv:
         raise CommandError("no command given", 2)
