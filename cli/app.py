@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 
 # Click's exception classes, found through typer's public ones: typer 0.28 vendors click as a
 # private module, older versions use click itself.
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_EXCEPTION: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
 
 app = typer.Typer(
     name="aicarbon",
@@ -203,7 +205,7 @@ def run(
 
 
 def _impact_plan(
-    flags: dict[str, object], units: float | None, task: str | None, unit_name: str
+    flags: Mapping[str, object], units: float | None, task: str | None, unit_name: str
 ) -> ImpactPlan:
     from aicarbon.grid import GridError
     from aicarbon.impact import ImpactPlan
@@ -221,8 +223,9 @@ def report(
     path: Annotated[Path, typer.Argument(help="A run record written by aicarbon run --json.")],
 ) -> None:
     """Re-render a saved run record."""
+    from aicarbon.record_codec import RecordError
     from aicarbon.report.terminal import make_console, render
-    from aicarbon.run import RecordError, Run
+    from aicarbon.run import Run
 
     try:
         record = Run.load(path)

@@ -82,9 +82,9 @@ def guard_std_streams() -> None:
     """Replace ``sys.stdout`` and ``sys.stderr`` by guarded ones (``None`` when Python found
     the descriptor closed at start-up becomes a stream that drops everything)."""
     if not isinstance(sys.stdout, GuardedStream):
-        sys.stdout = GuardedStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = GuardedStream(sys.stdout)
     if not isinstance(sys.stderr, GuardedStream):
-        sys.stderr = GuardedStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = GuardedStream(sys.stderr)
 
 
 def flush_std_streams() -> None:

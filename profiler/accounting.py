@@ -91,6 +91,7 @@ class Accumulator:
         self._peak_any_w = max(self._peak_any_w, power_w)
         if dt >= 0.5 * self.interval_s:
             self._peak_full_w = max(self._peak_full_w or 0.0, power_w)
+        assert self.first is not None  # set by the first snapshot
         self.timeline.add(prev.t_s - self.first.t_s, dt, interval, power_w)
 
     def finish(self) -> None:

@@ -273,8 +273,8 @@ def regions(iso3: str | None) -> dict[str, GridIntensity]:
             merged.update(table())
         merged.update(_cloud())
         return merged
-    table = REGION_TABLES.get(iso3.upper())
-    return table() if table else {}
+    country_table = REGION_TABLES.get(iso3.upper())
+    return country_table() if country_table is not None else {}
 
 
 @_layout_checked

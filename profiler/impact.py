@@ -12,6 +12,7 @@ used per kWh delivered.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,7 @@ class ImpactPlan:
     @classmethod
     def prepare(
         cls,
-        flags: dict[str, Any],
+        flags: Mapping[str, Any],
         units: float | None,
         task_key: str | None,
         unit_name: str = "inferences",

@@ -53,7 +53,8 @@ _PROC = "/proc"
 class TreeAccounting(Protocol):
     """What measuring needs to know about the command's process tree."""
 
-    method: str
+    @property
+    def method(self) -> str: ...
 
     def spawn(self, start: Callable[[], T]) -> T: ...
 

@@ -31,7 +31,7 @@ def decode(cls: type[T], data: object, where: str) -> T:
     """An instance of the dataclass ``cls`` from ``data`` (a parsed JSON object)."""
     if not isinstance(data, dict):
         raise RecordError(f"{where}: expected an object, got {_kind(data)}")
-    hints = _hints(cls)
+    hints = _hints(cls)  # type: ignore[arg-type]  # a dataclass type: hashable
     kwargs: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         if not f.init:

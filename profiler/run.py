@@ -218,7 +218,8 @@ class Run:
             raise RecordError(f"{where} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)")
         if schema != SCHEMA:
             raise RecordError(f"run record schema {schema} is not supported (this version reads {SCHEMA})")
-        optional = data.get("impact"), data.get("comparison")  # type: ignore[union-attr]
+        assert isinstance(data, dict)  # the schema check above needs an object
+        optional = data.get("impact"), data.get("comparison")
         try:
             run = cls(
                 command=take(data, "command", list[str]),
@@ -299,3 +300,15 @@ class Run:
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
+
+
+__all__ = [
+    "SCHEMA",
+    "DomainRecord",
+    "HostRecord",
+    "ImplausibleRecord",
+    "RecordError",
+    "Run",
+    "TimelineRecord",
+    "UnavailableRecord",
+]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..gate import Comparison, Verdict, overall
@@ -34,7 +34,7 @@ def _property(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(comparisons: list[Comparison]) -> list[str]:
+def annotation_lines(comparisons: list[Comparison]) -> list[str]:
     """One annotation per benchmark that needs attention, at most ``MAX_ANNOTATIONS``; beyond
     that, one more that counts the rest."""
     level = {
@@ -70,14 +70,16 @@ def step_outputs(comparisons: list[Comparison]) -> str:
     return f"verdict={overall(comparisons).value.replace(' ', '-')}\nratio={ratio}\n"
 
 
-def write_github(comparisons: list[Comparison], environ: Mapping[str, str], print_line: object) -> list[str]:
+def write_github(
+    comparisons: list[Comparison], environ: Mapping[str, str], print_line: Callable[[str], None]
+) -> list[str]:
     """When ``GITHUB_ACTIONS=true``: annotations printed (through ``print_line``), the summary
     appended to ``$GITHUB_STEP_SUMMARY``, the outputs to ``$GITHUB_OUTPUT``. Returns the
     problems met (a file that cannot be written), which never change the verdict."""
     if environ.get("GITHUB_ACTIONS") != "true":
         return []
-    for line in annotations(comparisons):
-        print_line(line)  # type: ignore[operator]
+    for line in annotation_lines(comparisons):
+        print_line(line)
     problems = []
     for variable, text in (
         ("GITHUB_STEP_SUMMARY", markdown(comparisons)),

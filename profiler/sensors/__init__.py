@@ -12,9 +12,13 @@ import platform
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .base import Domain, DomainKind, Method, Sensor, SensorUnavailableError, Unavailable
 from .cpu_info import CpuInfo
+
+if TYPE_CHECKING:
+    from .nvml import NvmlSensor
 from .cpu_load import CpuTimes, Throttled, machine_cpu_times, memory_in_use_bytes
 
 SENSOR_NAMES = ("rapl", "nvml", "estimate")
@@ -27,7 +31,7 @@ class OpenSensors:
     notes: list[str] = field(default_factory=list)
     gpu_names: list[str] = field(default_factory=list)
     gpu_driver: str = ""  # the NVIDIA driver's version, where NVML says
-    nvml: object | None = None  # the NVML sensor, for the GPU process list
+    nvml: NvmlSensor | None = None  # the NVML sensor, for the GPU process list
 
     @property
     def domains(self) -> list[Domain]:
