@@ -34,6 +34,23 @@ class ImplausibleRecord:
 
 
 @dataclass
+class PhaseRecord:
+    """A named interval of a tracked run (aicarbon.phase), measured on its own."""
+
+    name: str
+    depth: int  # 0 for a top-level phase, 1 inside another, ...
+    start_s: float  # from the start of the run
+    duration_s: float
+    energy_j: float  # the machine's, over the phase
+    attributed_j: float  # the measured code's
+    units: float = 0.0  # counted while the phase was open
+
+    @property
+    def average_power_w(self) -> float:
+        return self.energy_j / self.duration_s if self.duration_s > 0 else 0.0
+
+
+@dataclass
 class DomainRecord:
     id: str
     kind: str  # cpu, dram, gpu, platform
@@ -127,6 +144,7 @@ class Run:
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
     tree_method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
     descendants_left_running: int = 0  # processes of the tree still running when it ended
+    phases: list[PhaseRecord] = field(default_factory=list)  # aicarbon.phase() intervals
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -205,6 +223,7 @@ class Run:
             },
             "unavailable": [asdict(u) for u in self.unavailable],
             "notes": list(self.notes),
+            "phases": [asdict(p) for p in self.phases],
             "timeline": asdict(self.timeline),
             "impact": asdict(self.impact) if self.impact else None,
             "comparison": asdict(self.comparison) if self.comparison else None,
@@ -246,6 +265,7 @@ class Run:
                 nvml_read_period_s=take(data, "sampling.nvml_read_period_s", float | None, None),
                 tree_method=take(data, "attribution.method", str, "proc walk"),
                 descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
+                phases=take(data, "phases", list[PhaseRecord], []),
                 impact=decode(ImpactRecord, optional[0], "impact") if optional[0] is not None else None,
                 comparison=(
                     decode(ComparisonRecord, optional[1], "comparison") if optional[1] is not None else None
@@ -280,6 +300,10 @@ class Run:
         for name, number in figures:
             if number < 0:
                 raise RecordError(f"{name}: {number:g} is negative")
+        for i, p in enumerate(self.phases):
+            for name in ("start_s", "duration_s", "energy_j", "attributed_j", "units"):
+                if getattr(p, name) < 0:
+                    raise RecordError(f"phases[{i}].{name}: {getattr(p, name):g} is negative")
         ids = [d.id for d in self.domains]
         if len(set(ids)) != len(ids):
             raise RecordError("energy.domains: two domains have the same id")
@@ -307,6 +331,7 @@ __all__ = [
     "DomainRecord",
     "HostRecord",
     "ImplausibleRecord",
+    "PhaseRecord",
     "RecordError",
     "Run",
     "TimelineRecord",

@@ -70,6 +70,7 @@ class Sampler:
         # Held while the loop runs; stop() releases it. Waiting on a lock with a timeout costs
         # the sleeping thread less than an Event's condition variable, at every tick.
         self._running = threading.Lock()
+        self._sample_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._domains: dict[str, Domain] = {d.id: d for s in sensors for d in s.domains}
         self._counters: dict[str, _Counter] = {}
@@ -90,7 +91,12 @@ class Sampler:
         self.cpu_s = 0.0  # CPU time spent by the sampling thread itself: aicarbon's overhead
 
     def sample(self, final: bool = False) -> None:
-        """Take one snapshot now (also used for the first and, ``final``, the last)."""
+        """Take one snapshot now (also used for the first and, ``final``, the last). Safe to
+        call from another thread than the loop's (phase boundaries do)."""
+        with self._sample_lock:
+            self._sample(final)
+
+    def _sample(self, final: bool) -> None:
         now = self._clock()
         if self.start_t is None:
             self.start_t = now

@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..run import DomainRecord, Run
+from ..run import DomainRecord, PhaseRecord, Run
 from ..runner import command_display
 from .escape import escaped_copy
 from .impact_text import comparison_lines, impact_lines
@@ -118,6 +118,8 @@ def render(run: Run, console: Console) -> None:
         )
     for line in _attribution_lines(run, unit):
         console.print(line)
+    for line in phase_lines(run, unit):
+        console.print(line)
     if run.impact is not None:
         for line in impact_lines(run.impact):
             console.print(line)
@@ -180,6 +182,32 @@ def _attribution_lines(run: Run, unit: str) -> list[str]:
             )
         elif d.owner_note:
             lines.append(f"{d.label}: {d.owner_note}")
+    return lines
+
+
+def phase_lines(run: Run, unit: str) -> list[str]:
+    """One line per phase name and depth, repeated phases summed (``step x500``), in order of
+    first appearance, indented by depth; shares of the run's machine energy."""
+    if not run.phases:
+        return []
+    groups: dict[tuple[int, str], list[PhaseRecord]] = {}
+    for p in sorted(run.phases, key=lambda p: (p.start_s, p.depth)):
+        groups.setdefault((p.depth, p.name), []).append(p)
+    total = run.machine_energy_j
+    lines = ["Phases (energy · share · yours · time · avg power · per unit):"]
+    for (depth, name), members in groups.items():
+        energy = sum(p.energy_j for p in members)
+        duration = sum(p.duration_s for p in members)
+        units = sum(p.units for p in members)
+        label = name if len(members) == 1 else f"{name} x{len(members)}"
+        per_unit = f" · {fmt_energy(energy / units, unit)}/unit" if units else ""
+        power = fmt_power(energy / duration) if duration > 0 else "-"
+        share = fmt_percent(energy / total) if total > 0 else "-"
+        lines.append(
+            f"{'  ' * (depth + 1)}{label}: {fmt_energy(energy, unit)} · {share} · "
+            f"{fmt_energy(sum(p.attributed_j for p in members), unit)} · {fmt_duration(duration)} · "
+            f"{power}{per_unit}"
+        )
     return lines
 
 
