@@ -243,6 +243,10 @@ class Tracker:
 
         return ImpactPlan.prepare(self._flags, units, self._task if units else None, self._unit_name)
 
+    @property
+    def measuring(self) -> bool:
+        return self._state is not None
+
     # -- phases and units ----------------------------------------------------------------------------
 
     def add_units(self, n: float = 1) -> None:

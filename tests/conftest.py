@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ("pytester",)
+
 # -- powercap -------------------------------------------------------------------------------
 
 

@@ -1,0 +1,131 @@
+"""``pytest --aicarbon``: the energy of each test, and the top consumers at the end.
+
+Registered through the ``pytest11`` entry point and inert unless ``--aicarbon`` (or
+``--aicarbon-json PATH``) is given: without the flag nothing is imported or started.
+
+One tracker measures the whole session in pytest's own process (aicarbon.track: the process's
+CPU time against the machine's, its own GPU contexts), and each test's call phase is a phase of
+it, so a test costs two samples (about 100 µs), not a tracker's start-up. Set-up and tear-down
+are not charged to the test. ``--aicarbon-json PATH`` writes every test's figures
+(``aicarbon.pytest/1``) and the session's run record.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from .track import Tracker
+
+PLUGIN_NAME = "aicarbon-energy"
+SCHEMA = "aicarbon.pytest/1"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("aicarbon", "energy of each test (aicarbon)")
+    group.addoption(
+        "--aicarbon", action="store_true", help="Measure each test's energy; list the top consumers."
+    )
+    group.addoption(
+        "--aicarbon-json",
+        metavar="PATH",
+        default=None,
+        help="Also write each test's energy here (implies --aicarbon).",
+    )
+    group.addoption(
+        "--aicarbon-top", metavar="N", type=int, default=10, help="How many tests to list (default 10)."
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("aicarbon") or config.getoption("aicarbon_json"):
+        config.pluginmanager.register(EnergyPlugin(config), PLUGIN_NAME)
+
+
+class EnergyPlugin:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.json_path: str | None = config.getoption("aicarbon_json")
+        self.top = max(int(config.getoption("aicarbon_top")), 0)
+        self.tracker: Tracker | None = None
+        self.problem: str | None = None
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        from .track import Tracker
+
+        try:
+            self.tracker = Tracker("pytest", interval_s=0.05)
+            self.tracker.start()
+        except Exception as exc:  # noqa: BLE001 - measuring must never fail the test run
+            self.tracker, self.problem = None, f"aicarbon could not start measuring: {exc}"
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        if self.tracker is None or not self.tracker.measuring:
+            yield
+            return
+        with self.tracker.phase(item.nodeid):
+            yield
+
+    @pytest.hookimpl(tryfirst=True)  # before the terminal reporter prints its summary
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.tracker is None or not self.tracker.measuring:
+            return
+        try:
+            self.tracker.stop()
+        except Exception as exc:  # noqa: BLE001
+            self.problem = f"aicarbon could not finish measuring: {exc}"
+            return
+        if self.json_path:
+            try:
+                Path(self.json_path).write_text(json.dumps(self.results(), indent=2, allow_nan=False) + "\n")
+            except OSError as exc:
+                self.problem = f"aicarbon could not write {self.json_path}: {exc.strerror or exc}"
+
+    def results(self) -> dict[str, Any]:
+        run = self.tracker.record if self.tracker is not None else None
+        if run is None:
+            return {"schema": SCHEMA, "tests": []}
+        return {
+            "schema": SCHEMA,
+            "method": run.method,
+            "machine_j": run.machine_energy_j,
+            "attributed_j": run.attributed_energy_j,
+            "tests": [
+                {
+                    "nodeid": p.name,
+                    "energy_j": p.energy_j,
+                    "attributed_j": p.attributed_j,
+                    "duration_s": p.duration_s,
+                }
+                for p in run.phases
+            ],
+            "run": json.loads(run.to_json()),
+        }
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        from .report.escape import visible
+        from .report.units import fmt_duration, fmt_energy
+
+        write = terminalreporter.write_line
+        terminalreporter.section("aicarbon: energy per test")
+        if self.problem:
+            write(visible(self.problem))
+        run = self.tracker.record if self.tracker is not None else None
+        if run is None:
+            return
+        ranked = sorted(run.phases, key=lambda p: p.attributed_j, reverse=True)
+        write(
+            f"session: {fmt_energy(run.machine_energy_j)} machine, {fmt_energy(run.attributed_energy_j)} "
+            f"this process ({run.method}); {len(run.phases)} tests; top {min(self.top, len(ranked))} by "
+            "the process's energy:"
+        )
+        for p in ranked[: self.top]:
+            write(f"  {fmt_energy(p.attributed_j):>10}  {fmt_duration(p.duration_s):>8}  {visible(p.name)}")
+        if self.json_path and not self.problem:
+            write(f"per-test figures written to {visible(self.json_path)}")
