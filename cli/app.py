@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -197,6 +198,8 @@ def run(
         except CommandError as exc:
             raise fail(str(exc), exc.status) from None
     try:
+        if plan.units is None and record.units_counted > 0:  # counted by the code itself
+            plan = dataclasses.replace(plan, units=record.units_counted)
         plan.apply(record)
     except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
         say(f"could not compute emissions ({exc!r}); energy is reported alone")

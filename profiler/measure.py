@@ -9,7 +9,9 @@ from types import ModuleType
 
 from . import __version__
 from .accounting import Accumulator
+from .channel import ChannelReader
 from .gpu_owner import GpuOwners, decide
+from .phases import MAX_RECORDS, PhaseBook, sample_mark
 from .process_tree import ProcessTree, TreeAccounting, in_this_namespace, nvidia_minors_open, open_tree
 from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
@@ -100,13 +102,17 @@ def _measure(
         machine_busy_s=lambda: cpu_times().busy_s,
         gpu_owners=_gpu_owners(opened, tree),
     )
+    book = PhaseBook(sample_mark(sampler, accumulator), lambda: sampler.start_t)
+    channel = ChannelReader(book)
     forwarder = SignalForwarder()
     with forwarder.installed():
         start_utc = utc_now()
         sampler.start()
+        channel.start()
         try:
-            child = tree.spawn(lambda: spawn(argv, options.cwd))
+            child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
         except BaseException:
+            channel.finish(0.0)
             sampler.stop()
             raise
         tree.set_main_pid(child.pid)
@@ -115,6 +121,7 @@ def _measure(
         try:
             exit_ = wait(child, forwarder, reap_orphans=options.own_process)
         finally:
+            channel.finish()
             sampler.stop()
         end_utc = utc_now()
     left_running = tree.running_descendants()
@@ -132,6 +139,10 @@ def _measure(
     )
     run.tree_method = tree.method
     run.descendants_left_running = left_running
+    run.phases = list(book.records)
+    run.units_counted = book.counted
+    if book.dropped:
+        run.notes.append(f"{book.dropped} phases beyond the first {MAX_RECORDS} were not kept")
     return run, exit_
 
 

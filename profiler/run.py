@@ -145,6 +145,7 @@ class Run:
     tree_method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
     descendants_left_running: int = 0  # processes of the tree still running when it ended
     phases: list[PhaseRecord] = field(default_factory=list)  # aicarbon.phase() intervals
+    units_counted: float = 0.0  # reported by the measured code (aicarbon.add_units)
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -224,6 +225,7 @@ class Run:
             "unavailable": [asdict(u) for u in self.unavailable],
             "notes": list(self.notes),
             "phases": [asdict(p) for p in self.phases],
+            "units_counted": self.units_counted,
             "timeline": asdict(self.timeline),
             "impact": asdict(self.impact) if self.impact else None,
             "comparison": asdict(self.comparison) if self.comparison else None,
@@ -266,6 +268,7 @@ class Run:
                 tree_method=take(data, "attribution.method", str, "proc walk"),
                 descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
                 phases=take(data, "phases", list[PhaseRecord], []),
+                units_counted=take(data, "units_counted", float, 0.0),
                 impact=decode(ImpactRecord, optional[0], "impact") if optional[0] is not None else None,
                 comparison=(
                     decode(ComparisonRecord, optional[1], "comparison") if optional[1] is not None else None

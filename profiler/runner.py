@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
@@ -46,13 +46,21 @@ class ChildExit:
     received_signal: int | None  # the first signal aicarbon itself received, if any
 
 
-def spawn(argv: Sequence[str], cwd: str | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    argv: Sequence[str],
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    pass_fds: Sequence[int] = (),
+) -> subprocess.Popen[bytes]:
+    """Start the command; ``env`` adds variables to aicarbon's environment, ``pass_fds`` are
+    inherited (the phase channel)."""
     if not argv:
         raise CommandError("no command given", 2)
     if cwd is not None and not os.path.isdir(cwd):
         raise CommandError(f"{cwd}: no such directory", 2)
     try:
-        return subprocess.Popen(list(argv), cwd=cwd)  # noqa: S603 - running the user's command is the job
+        environ = {**os.environ, **env} if env else None
+        return subprocess.Popen(list(argv), cwd=cwd, env=environ, pass_fds=tuple(pass_fds))  # noqa: S603
     except FileNotFoundError:
         if os.sep in argv[0] and os.path.exists(argv[0]):
             # The file is there but its interpreter (#! line) is not.

@@ -43,34 +43,26 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from .phases import PhaseBook, sample_mark
 
 if TYPE_CHECKING:
     from .accounting import Accumulator
     from .impact import ImpactPlan
-    from .run import PhaseRecord, Run
+    from .run import Run
     from .sampler import Sampler
     from .sensors import OpenSensors
     from .sensors.cpu_load import ProcStat
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ACTIVE: ContextVar[Tracker | None] = ContextVar("aicarbon_tracker", default=None)
-
-
-@dataclass
-class _OpenPhase:
-    name: str
-    depth: int
-    start_s: float
-    start_j: tuple[float, float]  # (machine, attributed) cumulative at its start
-    units: float = 0.0
 
 
 @dataclass
@@ -81,7 +73,7 @@ class _State:
     sampler: Sampler
     start_utc: str
     start_cpu_s: float
-    phases: list[PhaseRecord] = field(default_factory=list)
+    book: PhaseBook
 
 
 class Tracker:
@@ -123,10 +115,7 @@ class Tracker:
         self._interval_s = check_number("interval_s", interval_s, *INTERVAL_RANGE_S)
         self._sensors = frozenset(sensors) if sensors is not None else None
         self._sync_gpu = sync_gpu
-        self._lock = threading.Lock()
         self._state: _State | None = None
-        self._open: list[_OpenPhase] = []
-        self._counted = 0.0
         self._token: Any = None
         self.record: Run | None = None
 
@@ -147,8 +136,7 @@ class Tracker:
     def _fresh(self, settings: dict[str, Any]) -> Tracker:
         tracker = Tracker.__new__(Tracker)
         tracker.__dict__.update(settings)
-        tracker._lock = threading.Lock()
-        tracker._state, tracker._open, tracker._counted, tracker.record = None, [], 0.0, None
+        tracker._state, tracker._token, tracker.record = None, None, None
         return tracker
 
     # -- as a context manager ------------------------------------------------------------------------
@@ -193,7 +181,8 @@ class Tracker:
             machine_busy_s=lambda: cpu_times().busy_s,
             gpu_owners=_own_gpus(opened),
         )
-        self._state = _State(opened, proc_stat, accumulator, sampler, utc_now(), start_cpu_s)
+        book = PhaseBook(self._mark, lambda: sampler.start_t)
+        self._state = _State(opened, proc_stat, accumulator, sampler, utc_now(), start_cpu_s, book)
         sampler.start()
         self._token = _ACTIVE.set(self)
 
@@ -206,8 +195,7 @@ class Tracker:
         from .sensors.host import host_info
 
         try:
-            while self._open:  # phases left open by an exception end with the run
-                self._end_phase(self._open[-1])
+            state.book.end_all()  # phases left open by an exception end with the run
             state.sampler.stop()
             state.accumulator.finish()
             run = build_run(
@@ -222,7 +210,8 @@ class Tracker:
                 self._interval_s,
             )
             run.tree_method = "process CPU time (in-process)"
-            run.phases = list(state.phases)
+            run.phases = list(state.book.records)
+            run.units_counted = state.book.counted
         finally:
             state.opened.close()
             state.proc_stat.close()
@@ -230,7 +219,7 @@ class Tracker:
                 _ACTIVE.reset(self._token)
                 self._token = None
             self._state = None
-        units = self._units if self._units is not None else (self._counted or None)
+        units = self._units if self._units is not None else (state.book.counted or None)
         try:
             self._plan(units).apply(run)
         except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
@@ -251,60 +240,30 @@ class Tracker:
 
     def add_units(self, n: float = 1) -> None:
         """Count ``n`` units (inferences, images, tokens) done: for the run and open phases."""
-        if not (isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n < float("inf")):
-            raise ValueError(f"add_units needs a finite, non-negative number; got {n!r}")
-        with self._lock:
-            self._counted += n
-            for open_phase in self._open:
-                open_phase.units += n
+        check_units(n)
+        if self._state is None:
+            raise RuntimeError("add_units() needs a tracker that is measuring")
+        self._state.book.add_units(n)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
         """Measure a named part of the tracked code (see the module's notes on nesting)."""
         if self._state is None:
             raise RuntimeError("phase() needs a tracker that is measuring")
-        t, totals = self._mark()
-        with self._lock:
-            open_phase = _OpenPhase(str(name), len(self._open), t, totals)
-            self._open.append(open_phase)
+        book, key = self._state.book, object()
+        book.start(key, name)
         try:
             yield
         finally:
-            if open_phase in self._open:
-                self._end_phase(open_phase)
-
-    def _end_phase(self, open_phase: _OpenPhase) -> None:
-        from .run import PhaseRecord
-
-        state = self._state
-        assert state is not None
-        t, (machine_j, attributed_j) = self._mark()
-        with self._lock:
-            self._open.remove(open_phase)
-        start = state.sampler.start_t or t
-        state.phases.append(
-            PhaseRecord(
-                open_phase.name,
-                open_phase.depth,
-                round(open_phase.start_s - start, 6),
-                round(t - open_phase.start_s, 6),
-                max(machine_j - open_phase.start_j[0], 0.0),
-                max(attributed_j - open_phase.start_j[1], 0.0),
-                open_phase.units,
-            )
-        )
+            book.end(key)
 
     def _mark(self) -> tuple[float, tuple[float, float]]:
-        """A sample now: its time and the cumulative (machine, attributed) joules."""
+        """A sample now (after queued GPU work, with ``sync_gpu``): time and cumulative joules."""
         state = self._state
         assert state is not None
         if self._sync_gpu:
             _synchronise_gpu()
-        state.sampler.sample()
-        acc = state.accumulator
-        totals = [acc.totals[d] for d in acc.in_total]
-        t = acc.last.t_s if acc.last is not None else time.monotonic()
-        return t, (sum(x.energy_j for x in totals), sum(x.attributed_j for x in totals))
+        return sample_mark(state.sampler, state.accumulator)()
 
     # -- results ---------------------------------------------------------------------------------
 
@@ -321,6 +280,11 @@ class Tracker:
         if self.record is None:
             raise RuntimeError("the tracker has not finished measuring")
         return self.record
+
+
+def check_units(n: object) -> None:
+    if not (isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n < float("inf")):
+        raise ValueError(f"add_units needs a finite, non-negative number; got {n!r}")
 
 
 def _cpu() -> Any:
@@ -373,17 +337,35 @@ def track(name: str | None = None, **settings: Any) -> Tracker:
 
 @contextmanager
 def phase(name: str) -> Iterator[None]:
-    """A phase of the tracker measuring in this context; a no-op when none is."""
+    """A phase of the tracker measuring in this context; under ``aicarbon run``, a phase of the
+    run (sent to aicarbon through its channel); otherwise nothing."""
     tracker = _ACTIVE.get()
-    if tracker is None:
+    if tracker is not None:
+        with tracker.phase(name):
+            yield
+        return
+    from .channel import CHANNEL_ENV, send
+
+    if CHANNEL_ENV not in os.environ:
         yield
         return
-    with tracker.phase(name):
+    marker = object()  # alive for the whole phase: its id is unique meanwhile
+    key = str(id(marker))
+    send({"e": "start", "pid": os.getpid(), "id": key, "name": str(name)})
+    try:
         yield
+    finally:
+        send({"e": "end", "pid": os.getpid(), "id": key})
 
 
 def add_units(n: float = 1) -> None:
-    """Count units on the tracker measuring in this context; a no-op when none is."""
+    """Count units on the tracker measuring in this context, or for ``aicarbon run``."""
+    check_units(n)
     tracker = _ACTIVE.get()
     if tracker is not None:
         tracker.add_units(n)
+        return
+    from .channel import CHANNEL_ENV, send
+
+    if CHANNEL_ENV in os.environ:
+        send({"e": "units", "n": n})

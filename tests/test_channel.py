@@ -1,0 +1,103 @@
+"""Phases and units reported by the measured command's own code (aicarbon.phase and
+add_units under ``aicarbon run``), through the channel aicarbon opens for it."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+from aicarbon.channel import CHANNEL_ENV, ChannelReader, send
+from aicarbon.phases import PhaseBook
+from conftest import run_aicarbon
+
+SCRIPT = """
+import subprocess, sys, time
+import aicarbon
+
+def busy(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+with aicarbon.phase("load-model"):
+    busy(0.2)
+with aicarbon.phase("generate"):
+    for _ in range(3):
+        with aicarbon.phase("token"):
+            busy(0.03)
+        aicarbon.add_units(8)
+# A subprocess of the command reports too (its descriptors are closed; the path is not).
+HELPER = "import aicarbon\\nwith aicarbon.phase('helper'):\\n    pass\\naicarbon.add_units(1)"
+subprocess.run([sys.executable, "-c", HELPER], check=True)
+"""
+
+
+def channel_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("aicarbon-channel-*"))
+
+
+def test_phases_and_units_cross_from_the_command_to_the_record(tmp_path: Path) -> None:
+    (tmp_path / "gen.py").write_text(SCRIPT)
+    before = channel_dirs()
+    out = run_aicarbon("run", "--json", "r.json", "gen.py", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    names = [(p["name"], p["depth"], p["units"]) for p in data["phases"]]
+    assert names == [
+        ("load-model", 0, 0.0),
+        ("token", 1, 0.0),
+        ("token", 1, 0.0),
+        ("token", 1, 0.0),
+        ("generate", 0, 24.0),
+        ("helper", 0, 0.0),
+    ]
+    assert data["units_counted"] == 25.0 and data["comparison"]["units"] == 25.0  # no --units given
+    load = data["phases"][0]
+    assert load["duration_s"] >= 0.2 and load["energy_j"] > 0
+    report = " ".join(out.stderr.split())
+    assert "Phases (energy · share · yours · time · avg power · per unit):" in report
+    assert "token x3:" in report and "generate:" in report
+    assert channel_dirs() <= before  # its channel was removed
+
+
+def test_explicit_units_win_over_counted_ones(tmp_path: Path) -> None:
+    (tmp_path / "gen.py").write_text("import aicarbon\naicarbon.add_units(7)\n")
+    out = run_aicarbon("run", "--units", "100", "--json", "r.json", "gen.py", cwd=tmp_path)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert out.returncode == 0 and data["units_counted"] == 7.0 and data["comparison"]["units"] == 100.0
+
+
+def test_outside_aicarbon_the_calls_do_nothing(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import aicarbon
+
+    monkeypatch.delenv(CHANNEL_ENV, raising=False)
+    with aicarbon.phase("alone"):
+        aicarbon.add_units(3)
+    monkeypatch.setenv(CHANNEL_ENV, f"fifo:{tmp_path / 'gone'}")  # aicarbon has stopped reading
+    send({"e": "units", "n": 1})
+    with aicarbon.phase("after"):
+        aicarbon.add_units(1)
+
+
+def test_hostile_events_are_ignored_or_bounded() -> None:
+    marks = iter(range(1000))
+    book = PhaseBook(lambda: (float(next(marks)), (0.0, 0.0)), lambda: 0.0)
+    reader = ChannelReader(book)
+    try:
+        for event in (
+            {"e": "units", "n": -5},
+            {"e": "units", "n": True},
+            {"e": "units", "n": "9"},
+            {"e": "start", "pid": 1, "id": "a", "name": 42},
+            {"e": "boom"},
+            {"e": "end", "pid": 1, "id": "never-started"},
+        ):
+            reader.handle(event)
+        reader.handle({"e": "start", "pid": 1, "id": "b", "name": "x" * 5000 + "\x1b[2J"})
+        reader.handle({"e": "units", "n": 2.5})
+    finally:
+        reader.finish(0.5)
+    assert reader.ignored == 5 and book.counted == 2.5
+    (phase,) = book.records  # ended by finish(): a phase left open ends with the run
+    assert len(phase.name) == 200 and phase.units == 2.5
