@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,9 +197,7 @@ def run(
         except CommandError as exc:
             raise fail(str(exc), exc.status) from None
     try:
-        if plan.units is None and record.units_counted > 0:  # counted by the code itself
-            plan = dataclasses.replace(plan, units=record.units_counted)
-        plan.apply(record)
+        plan.with_counted_units(record).apply(record)
     except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
         say(f"could not compute emissions ({exc!r}); energy is reported alone")
     deliver(record, json_path, quiet)
@@ -216,7 +213,7 @@ def _impact_plan(
     from aicarbon.settings import SettingsError
 
     try:
-        return ImpactPlan.prepare(flags, units, task, unit_name)
+        return ImpactPlan.prepare(flags, units, task, unit_name, units_later=True)
     except (SettingsError, GridError, ReferenceError) as exc:
         raise fail(str(exc)) from None
 

@@ -11,6 +11,7 @@ used per kWh delivered.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -163,7 +164,10 @@ class ImpactPlan:
         unit_name: str = "inferences",
         environ: dict[str, str] | None = None,
         cwd: Path | None = None,
+        units_later: bool = False,
     ) -> ImpactPlan:
+        """``units_later``: the measured code may count its units (aicarbon.add_units), so
+        ``--task`` without ``--units`` is not refused yet (see ``with_counted_units``)."""
         from .references import ReferenceError, task
         from .settings import resolve
 
@@ -173,10 +177,25 @@ class ImpactPlan:
             )
         if task_key is not None:
             task(task_key)
-            if units is None:
+            if units is None and not units_later:
                 raise ReferenceError("--task needs --units: how many inferences the run did")
         settings = resolve(flags, environ=environ, cwd=cwd)
         return cls(settings, grid_for(settings), units, unit_name, task_key)
+
+    def with_counted_units(self, run: Any) -> ImpactPlan:
+        """The plan with the units the measured code counted, when none were given; without
+        any, no grade (and a note saying why)."""
+        if self.units is not None:
+            return self
+        if run.units_counted > 0:
+            return dataclasses.replace(self, units=run.units_counted)
+        if self.task_key is not None:
+            run.notes.append(
+                f"no grade against {self.task_key}: give --units, or count units in the code "
+                "with aicarbon.add_units()"
+            )
+            return dataclasses.replace(self, task_key=None)
+        return self
 
     def apply(self, run: Any) -> None:
         """Add the impact and comparison sections to a measured run; none to a run in which

@@ -20,7 +20,6 @@ from conftest import run_aicarbon as aicarbon
         (["--carbon-intensity", "-1"], "carbon-intensity must not be negative"),
         (["--pue", "0.8"], "pue must be at least 1.0"),
         (["--units", "10", "--task", "chat"], "unknown task 'chat'; valid tasks: text-classification"),
-        (["--task", "text-generation"], "--task needs --units"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_the_command_never_runs(
@@ -32,6 +31,29 @@ def test_bad_input_is_one_line_exit_2_and_the_command_never_runs(
     assert out.stderr.strip().splitlines() == [f"aicarbon: {out.stderr.strip()[len('aicarbon: ') :]}"]
     assert needle in out.stderr and "Traceback" not in out.stderr
     assert not marker.exists()
+
+
+def test_a_task_without_units_is_graded_on_the_units_the_code_counts(tmp_path: Path) -> None:
+    counts = tmp_path / "counts.py"
+    counts.write_text("import aicarbon\nsum(range(2_000_000))\naicarbon.add_units(50)\n")
+    graded = aicarbon("run", "--task", "text-generation", "--json", "r.json", "counts.py", cwd=tmp_path)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert graded.returncode == 0 and data["comparison"]["units"] == 50.0
+    assert data["comparison"]["task"]["key"] == "text-generation"
+    silent = aicarbon(
+        "run",
+        "--task",
+        "text-generation",
+        "--json",
+        "s.json",
+        "--",
+        sys.executable,
+        "-c",
+        "pass",
+        cwd=tmp_path,
+    )
+    notes = json.loads((tmp_path / "s.json").read_text())["notes"]
+    assert silent.returncode == 0 and any("no grade against text-generation" in n for n in notes)
 
 
 def test_report_without_units_shows_grid_contrast_water_and_equivalents(tmp_path: Path) -> None:
