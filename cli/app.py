@@ -159,6 +159,7 @@ def run(
     with closing(open_tree()) as tree:
         from aicarbon.entrypoints import EntrypointError
         from aicarbon.entrypoints import resolve as resolve_entrypoint
+        from aicarbon.impact import impact_flags
         from aicarbon.measure import INTERVAL_RANGE_S, MeasureOptions, measure_command
         from aicarbon.output_file import OutputPathError, check_writable
         from aicarbon.runner import CommandError
@@ -181,14 +182,14 @@ def run(
                 check_writable(json_path, state.closed_fds)
             except OutputPathError as exc:
                 raise fail(f"--json: {exc}") from None
-        flags = {
-            "country": country,
-            "region": region,
-            "carbon-intensity": carbon_intensity,
-            "pue": pue,
-            "wue": wue,
-            "water-intensity": water_intensity,
-        }
+        flags = impact_flags(
+            country=country,
+            region=region,
+            carbon_intensity=carbon_intensity,
+            pue=pue,
+            wue=wue,
+            water_intensity=water_intensity,
+        )
         plan = _impact_plan(flags, units, task, unit_name)  # everything checked before the command runs
 
         options = MeasureOptions(interval_s=interval, sensors=selected, tree=tree)

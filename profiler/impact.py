@@ -145,6 +145,26 @@ def compute(
     )
 
 
+def impact_flags(
+    *,
+    country: str | None = None,
+    region: str | None = None,
+    carbon_intensity: float | None = None,
+    pue: float | None = None,
+    wue: float | None = None,
+    water_intensity: float | None = None,
+) -> dict[str, Any]:
+    """The impact settings given explicitly (a flag or a keyword argument), by setting key."""
+    return {
+        "country": country,
+        "region": region,
+        "carbon-intensity": carbon_intensity,
+        "pue": pue,
+        "wue": wue,
+        "water-intensity": water_intensity,
+    }
+
+
 @dataclass
 class ImpactPlan:
     """Settings resolved and checked before the command runs, applied to the record after."""

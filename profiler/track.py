@@ -96,19 +96,19 @@ class Tracker:
         sensors: Iterable[str] | None = None,
         sync_gpu: bool = True,
     ) -> None:
-        from .impact import ImpactPlan
+        from .impact import ImpactPlan, impact_flags
         from .measure import INTERVAL_RANGE_S
         from .settings import check_number
 
         self.name = name
-        self._flags: dict[str, Any] = {
-            "country": country,
-            "region": region,
-            "carbon-intensity": carbon_intensity,
-            "pue": pue,
-            "wue": wue,
-            "water-intensity": water_intensity,
-        }
+        self._flags = impact_flags(
+            country=country,
+            region=region,
+            carbon_intensity=carbon_intensity,
+            pue=pue,
+            wue=wue,
+            water_intensity=water_intensity,
+        )
         self._task, self._unit_name, self._units = task, unit_name, units
         # Every setting checked now, before anything is measured (SettingsError, ValueError).
         ImpactPlan.prepare(self._flags, units, task, unit_name)
