@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from aicarbon import __version__
 from aicarbon.cli.deliver import deliver, say
+from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:
     from aicarbon.impact import ImpactPlan
@@ -208,14 +209,11 @@ def run(
 def _impact_plan(
     flags: Mapping[str, object], units: float | None, task: str | None, unit_name: str
 ) -> ImpactPlan:
-    from aicarbon.grid import GridError
     from aicarbon.impact import ImpactPlan
-    from aicarbon.references import ReferenceError
-    from aicarbon.settings import SettingsError
 
     try:
         return ImpactPlan.prepare(flags, units, task, unit_name, units_later=True)
-    except (SettingsError, GridError, ReferenceError) as exc:
+    except AicarbonError as exc:
         raise fail(str(exc)) from None
 
 
@@ -297,6 +295,9 @@ def run_cli(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> in
             message += "; a command that starts with '-' goes after --"
         say(f"{message} (see '{where}')")
         return 2
+    except AicarbonError as exc:  # the user's problem, not a bug: its sentence and its status
+        say(str(exc))
+        return exc.status
     except _CLICK_EXCEPTION as exc:
         say(_sentence(exc.format_message()))  # type: ignore[attr-defined]
         return int(exc.exit_code)  # type: ignore[attr-defined]

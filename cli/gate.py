@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from aicarbon.cli.app import app, fail
 from aicarbon.cli.deliver import rescue, say
+from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:
     from aicarbon.bench import Arm, BenchOptions
@@ -562,8 +563,7 @@ def baseline_update(
     """Measure a command (or take saved samples) and store it as the baseline."""
     from aicarbon.baseline import Baseline
     from aicarbon.bench import Arm
-    from aicarbon.output_file import OutputPathError, check_writable
-    from aicarbon.record_codec import RecordError
+    from aicarbon.output_file import check_writable
 
     project = _project()
     path = _baseline_path(project, baseline)
@@ -574,7 +574,7 @@ def baseline_update(
     try:
         check_writable(path)
         stored = Baseline.load(path) or Baseline()
-    except (OutputPathError, RecordError) as exc:
+    except AicarbonError as exc:
         raise fail(f"--baseline: {exc}") from None
     if from_samples is not None:
         samples = _load(from_samples)

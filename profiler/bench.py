@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from .errors import AicarbonError
 from .gate import Comparison, GateSettings, compare_all, worth_more_runs
 from .measure import MeasureOptions, measure_command
 from .process_tree import open_tree
@@ -32,7 +33,7 @@ SLOW_FIRST = 1.5  # the first measured run this many times the median of the oth
 OUTLIER_MADS = 3.5  # robust z-score (MAD scaled to a normal sd) that flags an outlier
 
 
-class BenchError(Exception):
+class BenchError(AicarbonError):
     """The benchmarked command failed: nothing can be decided (exit 2)."""
 
 

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
 
+from .errors import AicarbonError
+
 _FUNCTION_TARGET = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 
@@ -41,10 +43,8 @@ CALL_FUNCTION = (
 )
 
 
-class EntrypointError(Exception):
+class EntrypointError(AicarbonError):
     """A Python target that does not exist: one sentence, exit status 2."""
-
-    status = 2
 
 
 def resolve(args: Sequence[str], module: str | None = None, cwd: Path | None = None) -> list[str]:

@@ -31,6 +31,7 @@ import statistics
 from dataclasses import dataclass, field
 from enum import Enum
 
+from .errors import AicarbonError
 from .samples import Samples
 from .stats import holm, mann_whitney, shift_interval
 
@@ -51,7 +52,7 @@ class Verdict(str, Enum):
     NO_BASELINE = "no baseline"
 
 
-class NotComparable(Exception):
+class NotComparable(AicarbonError):
     """Samples from environments that cannot be compared (exit 2 unless allowed)."""
 
 

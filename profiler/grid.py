@@ -27,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from .errors import AicarbonError
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -43,7 +45,7 @@ DATA_FILES = (
 )
 
 
-class GridError(ValueError):
+class GridError(AicarbonError, ValueError):
     """An unknown country or region, with a sentence naming the closest matches."""
 
 

@@ -22,11 +22,13 @@ import re
 import stat
 from pathlib import Path
 
+from .errors import AicarbonError
+
 _STD_NAMES = {"-": 1, "/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 _FD_PATH = re.compile(r"^/(?:dev/fd|proc/self/fd)/(\d+)$")
 
 
-class OutputPathError(ValueError):
+class OutputPathError(AicarbonError, ValueError):
     """A path that can never be written (checked before a command runs)."""
 
 

@@ -18,12 +18,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
+from .errors import AicarbonError
+
 MAX_MAGNITUDE = 1e18
 
 T = TypeVar("T")
 
 
-class RecordError(ValueError):
+class RecordError(AicarbonError, ValueError):
     """A file or value that is not a record this version can read, in one sentence."""
 
 

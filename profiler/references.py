@@ -23,6 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 from .datafiles import read_csv
+from .errors import AicarbonError
 
 STUDY = "Luccioni, Jernite & Strubell, 'Power Hungry Processing', FAccT 2024 (Table 2)"
 BOUNDARY = (
@@ -33,7 +34,7 @@ GRADE_EDGES = (-2.5, -1.5, -0.5, 0.5, 1.5, 2.5)
 GRADES = "ABCDEFG"
 
 
-class ReferenceError(ValueError):
+class ReferenceError(AicarbonError, ValueError):
     """An unknown task key, with the valid ones."""
 
 

@@ -25,12 +25,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
+from .errors import AicarbonError
+
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 _TERMINAL_SIGNALS = {signal.SIGINT, signal.SIGQUIT, signal.SIGHUP}
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-class CommandError(Exception):
+class CommandError(AicarbonError):
     """The command could not be started: a message for the user and the status to exit with."""
 
     def __init__(self, message: str, status: int) -> None:

@@ -28,13 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import AicarbonError
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
 
-class SettingsError(ValueError):
+class SettingsError(AicarbonError, ValueError):
     """A bad setting, with a sentence saying which and where."""
 
 
