@@ -45,7 +45,8 @@ def test_each_test_is_measured_and_the_top_consumers_listed(pytester: pytest.Pyt
     tests = {t["nodeid"].split("::")[1]: t for t in data["tests"]}
     assert set(tests) == {"test_heavy", "test_light", "test_sleepy"}
     assert tests["test_heavy"]["attributed_j"] > 3 * tests["test_light"]["attributed_j"]
-    assert tests["test_heavy"]["duration_s"] >= 0.3
+    # busy() spins on the process's CPU time, which the sampling thread also advances: about 0.3 s
+    assert tests["test_heavy"]["duration_s"] >= 0.25
 
 
 def test_the_plugin_is_inert_without_the_flag(pytester: pytest.Pytester) -> None:
