@@ -114,6 +114,9 @@ def test_header_stays_whole_at_80_columns_with_a_long_command_and_narrow_columns
 
 INTERRUPT_AT = """
 import signal, sys
+# As launched from a terminal: a parent that ignores SIGINT (a background job of a
+# non-interactive shell, 'nohup ... &') hands that on, and aicarbon rightly keeps it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from aicarbon.cli.entry import main  # what the console script imports before calling main()
 delay_s = float(sys.argv[1])
 sys.argv = ["aicarbon", "run", "-q", "--", "sleep", "1"]  # not Python: its own start-up would print
