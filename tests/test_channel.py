@@ -4,7 +4,6 @@ add_units under ``aicarbon run``), through the channel aicarbon opens for it."""
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 from aicarbon.channel import CHANNEL_ENV, ChannelReader, send
@@ -33,14 +32,11 @@ subprocess.run([sys.executable, "-c", HELPER], check=True)
 """
 
 
-def channel_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob("aicarbon-channel-*"))
-
-
 def test_phases_and_units_cross_from_the_command_to_the_record(tmp_path: Path) -> None:
     (tmp_path / "gen.py").write_text(SCRIPT)
-    before = channel_dirs()
-    out = run_aicarbon("run", "--json", "r.json", "gen.py", cwd=tmp_path)
+    private_tmp = tmp_path / "tmp"  # this run's temporary directory, whatever else runs here
+    private_tmp.mkdir()
+    out = run_aicarbon("run", "--json", "r.json", "gen.py", cwd=tmp_path, env={"TMPDIR": str(private_tmp)})
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "r.json").read_text())
     names = [(p["name"], p["depth"], p["units"]) for p in data["phases"]]
@@ -58,7 +54,7 @@ def test_phases_and_units_cross_from_the_command_to_the_record(tmp_path: Path) -
     report = " ".join(out.stderr.split())
     assert "Phases (energy · share · yours · time · avg power · per unit):" in report
     assert "token x3:" in report and "generate:" in report
-    assert channel_dirs() <= before  # its channel was removed
+    assert list(private_tmp.iterdir()) == []  # its channel was made there, and removed
 
 
 def test_explicit_units_win_over_counted_ones(tmp_path: Path) -> None:
