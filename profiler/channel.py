@@ -57,6 +57,28 @@ def send(event: dict[str, Any]) -> None:
         os.close(fd)
 
 
+class NoChannel:
+    """Where no named pipe can be made (no writable temporary directory): the command runs
+    and is measured as usual; its code's phases and units are not received."""
+
+    def __init__(self, book: PhaseBook, why: str) -> None:
+        self.book, self.why = book, why
+        self.child_env: dict[str, str] = {}
+
+    def start(self) -> None:
+        pass
+
+    def finish(self, timeout_s: float = 2.0) -> None:
+        self.book.end_all()
+
+
+def open_channel(book: PhaseBook) -> ChannelReader | NoChannel:
+    try:
+        return ChannelReader(book)
+    except OSError as exc:
+        return NoChannel(book, f"phases and units from the command are not received ({exc.strerror or exc})")
+
+
 class ChannelReader:
     """Parent side: the named pipe, the child's environment entry, and the reading thread."""
 

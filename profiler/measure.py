@@ -9,7 +9,7 @@ from types import ModuleType
 
 from . import __version__
 from .accounting import Accumulator
-from .channel import ChannelReader
+from .channel import NoChannel, open_channel
 from .gpu_owner import GpuOwners, decide
 from .phases import MAX_RECORDS, PhaseBook, sample_mark
 from .process_tree import ProcessTree, TreeAccounting, in_this_namespace, nvidia_minors_open, open_tree
@@ -103,7 +103,7 @@ def _measure(
         gpu_owners=_gpu_owners(opened, tree),
     )
     book = PhaseBook(sample_mark(sampler, accumulator), lambda: sampler.start_t)
-    channel = ChannelReader(book)
+    channel = open_channel(book)
     forwarder = SignalForwarder()
     with forwarder.installed():
         start_utc = utc_now()
@@ -140,6 +140,8 @@ def _measure(
     run.tree_method = tree.method
     run.descendants_left_running = left_running
     run.phases = list(book.records)
+    if isinstance(channel, NoChannel):
+        run.notes.append(channel.why)
     run.units_counted = book.counted
     if book.dropped:
         run.notes.append(f"{book.dropped} phases beyond the first {MAX_RECORDS} were not kept")

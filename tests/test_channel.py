@@ -97,3 +97,26 @@ def test_hostile_events_are_ignored_or_bounded() -> None:
     assert reader.ignored == 5 and book.counted == 2.5
     (phase,) = book.records  # ended by finish(): a phase left open ends with the run
     assert len(phase.name) == 200 and phase.units == 2.5
+
+
+def test_without_a_writable_temporary_directory_the_command_is_still_measured(
+    tmp_path: Path, monkeypatch
+) -> None:  # noqa: ANN001
+    import errno
+    import sys
+
+    import aicarbon.channel
+    from aicarbon.measure import MeasureOptions, measure_command
+
+    def read_only(**_: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(aicarbon.channel.tempfile, "mkdtemp", read_only)
+    script = tmp_path / "gen.py"
+    script.write_text("import aicarbon\nwith aicarbon.phase('p'):\n    aicarbon.add_units(1)\n")
+    options = MeasureOptions(interval_s=0.05, sensors=frozenset({"estimate"}), own_process=False)
+    run, exit_ = measure_command([sys.executable, str(script)], options)
+    assert exit_.status == 0 and run.phases == [] and run.units_counted == 0
+    assert any(
+        "phases and units from the command are not received (Read-only file system)" in n for n in run.notes
+    )
