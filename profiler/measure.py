@@ -100,7 +100,7 @@ def _measure(
         options.interval_s,
         tree_cpu_s=tree.cpu_seconds,
         machine_busy_s=lambda: cpu_times().busy_s,
-        gpu_owners=_gpu_owners(opened, tree),
+        gpu_owners=gpu_owner_check(opened, lambda: tree.pids),
     )
     book = PhaseBook(sample_mark(sampler, accumulator), lambda: sampler.start_t)
     channel = open_channel(book)
@@ -148,7 +148,9 @@ def _measure(
     return run, exit_
 
 
-def _gpu_owners(opened: OpenSensors, tree: TreeAccounting) -> Callable[[], GpuOwners] | None:
+def gpu_owner_check(opened: OpenSensors, pids: Callable[[], set[int]]) -> Callable[[], GpuOwners] | None:
+    """The sampler's GPU check: NVML's process lists against the measured processes ``pids``
+    (the command's tree, or the tracking process itself), by device file in a container."""
     nvml = opened.nvml
     if nvml is None:
         return None
@@ -156,14 +158,14 @@ def _gpu_owners(opened: OpenSensors, tree: TreeAccounting) -> Callable[[], GpuOw
 
     def owners() -> GpuOwners:
         processes = nvml.processes()
-        pids = tree.pids
+        measured = pids()
         return decide(
             processes.pids,
             processes.failed,
-            pids,
+            measured,
             minors,
             in_this_namespace,
-            lambda: nvidia_minors_open(pids),
+            lambda: nvidia_minors_open(measured),
         )
 
     return owners

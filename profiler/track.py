@@ -152,7 +152,7 @@ class Tracker:
         if self._state is not None:
             raise RuntimeError("this tracker is already measuring")
         from .accounting import Accumulator
-        from .measure import TIMELINE_POINTS, utc_now
+        from .measure import TIMELINE_POINTS, gpu_owner_check, utc_now
         from .sampler import Sampler
         from .sensors import open_sensors
         from .sensors.cpu_info import read_cpu_info
@@ -179,7 +179,7 @@ class Tracker:
             self._interval_s,
             tree_cpu_s=lambda fresh=False: time.process_time() - start_cpu_s,
             machine_busy_s=lambda: cpu_times().busy_s,
-            gpu_owners=_own_gpus(opened),
+            gpu_owners=gpu_owner_check(opened, lambda: {os.getpid()}),
         )
         book = PhaseBook(self._mark, lambda: sampler.start_t)
         self._state = _State(opened, proc_stat, accumulator, sampler, utc_now(), start_cpu_s, book)
@@ -292,30 +292,6 @@ def _cpu() -> Any:
     from .sensors.nvidia_driver import proc_root
 
     return read_cpu_info(proc_root() / "cpuinfo")
-
-
-def _own_gpus(opened: OpenSensors) -> Callable[[], Any] | None:
-    """GPUs by this process's own PID, or by its open device files in a container."""
-    nvml = opened.nvml
-    if nvml is None:
-        return None
-    from .gpu_owner import decide
-    from .process_tree import in_this_namespace, nvidia_minors_open
-
-    me = {os.getpid()}
-
-    def owners() -> Any:
-        processes = nvml.processes()
-        return decide(
-            processes.pids,
-            processes.failed,
-            me,
-            nvml.minors,
-            in_this_namespace,
-            lambda: nvidia_minors_open(me),
-        )
-
-    return owners
 
 
 def _synchronise_gpu() -> None:
