@@ -30,6 +30,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from .errors import AicarbonError
 from .samples import Samples
@@ -73,21 +74,22 @@ class Comparison:
     name: str
     metric: str  # "energy per run" or "energy per <unit>"
     verdict: Verdict
-    rule: str  # "two samples", "single baseline", "history of N sessions"
-    base_median: float | None
+    rule: str  # "two samples", "single baseline", "history of N sessions", "budget"
     new_median: float
-    ratio: float | None
-    ratio_low: float | None
-    ratio_high: float | None
-    p_greater: float | None
-    p_less: float | None
-    n_base: int
     n_new: int
+    new_values: list[float]
+    # The base side: None (and 0 runs) where there is no base to compare with.
+    base_median: float | None = None
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    p_greater: float | None = None
+    p_less: float | None = None
+    n_base: int = 0
     duration_ratio: float | None = None  # beside the metric, not gated: slower, or hungrier?
     power_ratio: float | None = None
     reasons: list[str] = field(default_factory=list)
     base_values: list[float] = field(default_factory=list)
-    new_values: list[float] = field(default_factory=list)
 
 
 def check_comparable(base: Samples, new: Samples, settings: GateSettings) -> list[str]:
@@ -139,26 +141,41 @@ def _compare(
         verdict = Verdict.INCONCLUSIVE
     else:
         verdict = Verdict.OK
-    comparison = Comparison(
-        name=new.name,
-        metric=new.metric_name,
-        verdict=verdict,
-        rule=rule,
+    return _judged(
+        new,
+        settings,
+        verdict,
+        rule,
         base_median=base_median,
-        new_median=new_median,
         ratio=ratio,
         ratio_low=low,
         ratio_high=high,
         p_greater=p_greater,
         p_less=p_less,
         n_base=len(a),
-        n_new=len(b),
         duration_ratio=_median_ratio(base.durations(), new.durations()),
         power_ratio=_median_ratio(
             [r.average_power_w for r in base.runs], [r.average_power_w for r in new.runs]
         ),
         base_values=a,
-        new_values=b,
+    )
+
+
+def _judged(
+    new: Samples, settings: GateSettings, verdict: Verdict, rule: str, **base_side: Any
+) -> Comparison:
+    """The comparison of ``new``'s runs against a base (``base_side``: Comparison's base
+    fields), with the absolute budget applied on top."""
+    values = new.metric()
+    comparison = Comparison(
+        name=new.name,
+        metric=new.metric_name,
+        verdict=verdict,
+        rule=rule,
+        new_median=statistics.median(values),
+        n_new=len(values),
+        new_values=values,
+        **base_side,
     )
     apply_budget(comparison, new, settings)
     return comparison
@@ -202,48 +219,23 @@ def compare_history(sessions: list[Samples], new: Samples, settings: GateSetting
         verdict = Verdict.WARN
     else:
         verdict = Verdict.OK
-    comparison = Comparison(
-        name=new.name,
-        metric=new.metric_name,
-        verdict=verdict,
-        rule=f"history of {k} sessions",
+    return _judged(
+        new,
+        settings,
+        verdict,
+        f"history of {k} sessions",
         base_median=center,
-        new_median=new_median,
         ratio=ratio,
         ratio_low=lower_bound / center if center > 0 else None,
         ratio_high=upper_bound / center if center > 0 else None,
-        p_greater=None,
-        p_less=None,
         n_base=sum(len(s.runs) for s in sessions),
-        n_new=len(values),
         base_values=medians,
-        new_values=values,
     )
-    apply_budget(comparison, new, settings)
-    return comparison
 
 
 def budget_only(new: Samples, settings: GateSettings, verdict: Verdict) -> Comparison:
     """No baseline to compare with: the budget alone, or nothing (``NO_BASELINE``)."""
-    values = new.metric()
-    comparison = Comparison(
-        name=new.name,
-        metric=new.metric_name,
-        verdict=verdict,
-        rule="budget",
-        base_median=None,
-        new_median=statistics.median(values),
-        ratio=None,
-        ratio_low=None,
-        ratio_high=None,
-        p_greater=None,
-        p_less=None,
-        n_base=0,
-        n_new=len(values),
-        new_values=values,
-    )
-    apply_budget(comparison, new, settings)
-    return comparison
+    return _judged(new, settings, verdict, "budget")
 
 
 def apply_budget(comparison: Comparison, new: Samples, settings: GateSettings) -> None:
