@@ -158,13 +158,13 @@ def run(
     # First of all, so that entering the command's cgroup (some 20 ms of kernel time) overlaps
     # what follows; closed by measure_command, or here when the run stops at a bad option.
     with closing(open_tree()) as tree:
+        from aicarbon.child_process import CommandError
         from aicarbon.entrypoints import EntrypointError
         from aicarbon.entrypoints import resolve as resolve_entrypoint
         from aicarbon.impact import impact_flags
-        from aicarbon.measure import INTERVAL_RANGE_S, MeasureOptions, measure_command
         from aicarbon.output_file import OutputPathError, check_writable
-        from aicarbon.runner import CommandError
         from aicarbon.settings import SettingsError, check_number
+        from aicarbon.wrapped_command import INTERVAL_RANGE_S, MeasureOptions, measure_command
 
         state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
         try:
@@ -223,8 +223,8 @@ def report(
 ) -> None:
     """Re-render a saved run record."""
     from aicarbon.record_codec import RecordError
+    from aicarbon.records import Run
     from aicarbon.report.terminal import make_console, render
-    from aicarbon.run import Run
 
     try:
         record = Run.load(path)

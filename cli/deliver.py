@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import typer
+from aicarbon.records import Run
 from aicarbon.report.escape import visible
-from aicarbon.run import Run
 
 
 def say(message: str) -> None:

@@ -22,8 +22,9 @@ from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:
     from aicarbon.bench import Arm, BenchOptions
-    from aicarbon.gate import Comparison, GateSettings
+    from aicarbon.gate import GateSettings
     from aicarbon.gate_settings import ProjectCheck
+    from aicarbon.records import GateComparison
     from aicarbon.samples import Samples
 
 baseline_app = typer.Typer(help="Write or update a stored baseline.", no_args_is_help=True)
@@ -180,7 +181,7 @@ def _progress(message: str) -> None:
     say(message)
 
 
-def _emit(comparisons: list[Comparison], settings: GateSettings, outputs: Outputs) -> int:
+def _emit(comparisons: list[GateComparison], settings: GateSettings, outputs: Outputs) -> int:
     """Render, write the side files, report to GitHub; the exit status. A side file that
     cannot be written is said, and changes no verdict."""
     from aicarbon.gate import exit_status
@@ -247,7 +248,7 @@ def _load(path: Path) -> Samples:
 
 def _run_bench(arm: Arm, options: BenchOptions, settings: GateSettings | None = None) -> Samples:
     from aicarbon.bench import BenchError, bench
-    from aicarbon.runner import CommandError
+    from aicarbon.child_process import CommandError
 
     try:
         return bench(arm, options, _progress)
@@ -398,7 +399,7 @@ def ab(
 
     The default CI recipe: same runner, same session, no stored baseline."""
     from aicarbon.bench import Arm, BenchError, ab_decide
-    from aicarbon.runner import CommandError
+    from aicarbon.child_process import CommandError
 
     project = _project()
     settings = _settings(
@@ -493,8 +494,9 @@ def check(
     A missing baseline is a warning, exit 0."""
     from aicarbon.baseline import Baseline
     from aicarbon.bench import Arm
-    from aicarbon.gate import NotComparable, Verdict, budget_only, check_comparable, compare_history
+    from aicarbon.gate import NotComparable, budget_only, check_comparable, compare_history
     from aicarbon.record_codec import RecordError
+    from aicarbon.records import Verdict
 
     project = _project()
     settings = _settings(

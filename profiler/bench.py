@@ -20,12 +20,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .errors import AicarbonError
-from .gate import Comparison, GateSettings, compare_all, worth_more_runs
-from .measure import MeasureOptions, measure_command
+from .gate import GateSettings, compare_all, worth_more_runs
 from .process_tree import open_tree
-from .run import Run
+from .records import GateComparison, Run
 from .samples import Samples, from_runs
 from .stats import median_abs_deviation
+from .wrapped_command import MeasureOptions, measure_command
 
 SPREAD_WARNING = 0.10
 SHORT_RUN_S = 1.0
@@ -124,7 +124,7 @@ def ab(
 class Decided:
     base: Samples
     head: Samples
-    comparison: Comparison
+    comparison: GateComparison
     extended: bool
 
 

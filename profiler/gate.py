@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import math
 import statistics
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
 from typing import Any
 
 from .errors import AicarbonError
+from .records import FAILING, GateComparison, Verdict
 from .samples import Samples
 from .stats import holm, mann_whitney, shift_interval
 
@@ -41,16 +41,6 @@ HISTORY_MIN = 5
 _T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160]
 _T975 += [2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060]
 _T975 += [2.056, 2.052, 2.048, 2.045, 2.042]
-
-
-class Verdict(str, Enum):
-    OK = "ok"
-    IMPROVED = "improved"
-    WARN = "warn"
-    INCONCLUSIVE = "inconclusive"
-    REGRESSION = "regression"
-    OVER_BUDGET = "over budget"
-    NO_BASELINE = "no baseline"
 
 
 class NotComparable(AicarbonError):
@@ -69,29 +59,6 @@ class GateSettings:
     allow_env_mismatch: bool = False
 
 
-@dataclass
-class Comparison:
-    name: str
-    metric: str  # "energy per run" or "energy per <unit>"
-    verdict: Verdict
-    rule: str  # "two samples", "single baseline", "history of N sessions", "budget"
-    new_median: float
-    n_new: int
-    new_values: list[float]
-    # The base side: None (and 0 runs) where there is no base to compare with.
-    base_median: float | None = None
-    ratio: float | None = None
-    ratio_low: float | None = None
-    ratio_high: float | None = None
-    p_greater: float | None = None
-    p_less: float | None = None
-    n_base: int = 0
-    duration_ratio: float | None = None  # beside the metric, not gated: slower, or hungrier?
-    power_ratio: float | None = None
-    reasons: list[str] = field(default_factory=list)
-    base_values: list[float] = field(default_factory=list)
-
-
 def check_comparable(base: Samples, new: Samples, settings: GateSettings) -> list[str]:
     """Mismatches between the environments; ``NotComparable`` unless they are allowed."""
     reasons = base.fingerprint.mismatches(new.fingerprint)
@@ -106,7 +73,7 @@ def check_comparable(base: Samples, new: Samples, settings: GateSettings) -> lis
 
 def compare_all(
     pairs: list[tuple[Samples, Samples]], settings: GateSettings, rule: str = "two samples"
-) -> list[Comparison]:
+) -> list[GateComparison]:
     """Compare each (base, new) pair; p-values are Holm-adjusted across the pairs."""
     tests = [mann_whitney(b.metric(), n.metric()) for b, n in pairs]
     greater = holm([t.p_greater for t in tests])
@@ -116,7 +83,7 @@ def compare_all(
 
 def _compare(
     base: Samples, new: Samples, settings: GateSettings, rule: str, p_greater: float, p_less: float
-) -> Comparison:
+) -> GateComparison:
     a, b = base.metric(), new.metric()
     base_median, new_median = statistics.median(a), statistics.median(b)
     if base_median > 0:
@@ -163,11 +130,11 @@ def _compare(
 
 def _judged(
     new: Samples, settings: GateSettings, verdict: Verdict, rule: str, **base_side: Any
-) -> Comparison:
-    """The comparison of ``new``'s runs against a base (``base_side``: Comparison's base
+) -> GateComparison:
+    """The comparison of ``new``'s runs against a base (``base_side``: GateComparison's base
     fields), with the absolute budget applied on top."""
     values = new.metric()
-    comparison = Comparison(
+    comparison = GateComparison(
         name=new.name,
         metric=new.metric_name,
         verdict=verdict,
@@ -193,7 +160,7 @@ def _median_ratio(a: list[float], b: list[float]) -> float | None:
     return statistics.median(b) / base if base > 0 else None
 
 
-def compare_history(sessions: list[Samples], new: Samples, settings: GateSettings) -> Comparison:
+def compare_history(sessions: list[Samples], new: Samples, settings: GateSettings) -> GateComparison:
     """Against stored sessions: a prediction interval of their medians when there are enough,
     else the single-baseline rule against the pooled latest session."""
     if len(sessions) < HISTORY_MIN:
@@ -233,12 +200,12 @@ def compare_history(sessions: list[Samples], new: Samples, settings: GateSetting
     )
 
 
-def budget_only(new: Samples, settings: GateSettings, verdict: Verdict) -> Comparison:
+def budget_only(new: Samples, settings: GateSettings, verdict: Verdict) -> GateComparison:
     """No baseline to compare with: the budget alone, or nothing (``NO_BASELINE``)."""
     return _judged(new, settings, verdict, "budget")
 
 
-def apply_budget(comparison: Comparison, new: Samples, settings: GateSettings) -> None:
+def apply_budget(comparison: GateComparison, new: Samples, settings: GateSettings) -> None:
     """An absolute budget on the new median: blown is OVER_BUDGET, whatever the comparison."""
     per_run = statistics.median(r.attributed_j for r in new.runs)
     if settings.max_energy_j is not None and per_run > settings.max_energy_j:
@@ -259,17 +226,14 @@ def apply_budget(comparison: Comparison, new: Samples, settings: GateSettings) -
                 )
 
 
-def worth_more_runs(comparison: Comparison, settings: GateSettings) -> bool:
+def worth_more_runs(comparison: GateComparison, settings: GateSettings) -> bool:
     """Inconclusive, or above the threshold without significance: more runs may decide."""
     if comparison.verdict is Verdict.INCONCLUSIVE:
         return True
     return comparison.verdict is Verdict.WARN and (comparison.p_greater or 0.0) > settings.alpha
 
 
-FAILING = {Verdict.REGRESSION, Verdict.OVER_BUDGET}
-
-
-def exit_status(comparisons: list[Comparison], settings: GateSettings) -> int:
+def exit_status(comparisons: list[GateComparison], settings: GateSettings) -> int:
     """0 ok, improved, warn, inconclusive or no baseline; 1 a regression or a blown budget
     (and inconclusive with ``fail_on="inconclusive"``); always 0 with ``fail_on="never"``."""
     if settings.fail_on == "never":
@@ -278,17 +242,3 @@ def exit_status(comparisons: list[Comparison], settings: GateSettings) -> int:
     if settings.fail_on == "inconclusive":
         failing.add(Verdict.INCONCLUSIVE)
     return 1 if any(c.verdict in failing for c in comparisons) else 0
-
-
-def overall(comparisons: list[Comparison]) -> Verdict:
-    """The verdict of a whole check: the worst of its comparisons."""
-    rank = [
-        Verdict.OVER_BUDGET,
-        Verdict.REGRESSION,
-        Verdict.INCONCLUSIVE,
-        Verdict.WARN,
-        Verdict.NO_BASELINE,
-        Verdict.IMPROVED,
-        Verdict.OK,
-    ]
-    return min((c.verdict for c in comparisons), key=rank.index, default=Verdict.NO_BASELINE)

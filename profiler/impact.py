@@ -14,59 +14,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import grid
 from .datafiles import read_csv
+from .records import ContrastRecord, GridRecord, ImpactRecord, WaterRecord
 from .settings import Setting
 
 J_PER_KWH = 3.6e6
 MAX_UNITS = 1e15  # a quadrillion inferences in one run: anything above is a typo
 CONTRAST_GRIDS = ("FRA", None, "CHN")  # None: the world average
-
-
-@dataclass
-class GridRecord:
-    g_per_kwh: float
-    label: str
-    source: str
-    year: int | None
-    origin: str  # which setting chose it: --country, AICARBON_COUNTRY, a config file, default
-    is_world_default: bool = False
-
-
-@dataclass
-class ContrastRecord:
-    label: str
-    g_per_kwh: float
-    emissions_g: float
-
-
-@dataclass
-class WaterRecord:
-    litres: float
-    attributed_litres: float
-    wue_l_per_kwh: float
-    wue_origin: str
-    electricity_l_per_kwh: float
-    electricity_origin: str
-    source: str
-    method: str = "estimated"
-
-
-@dataclass
-class ImpactRecord:
-    energy_kwh: float  # machine energy of the run
-    attributed_kwh: float  # the process tree's share
-    pue: float
-    pue_origin: str
-    grid: GridRecord
-    emissions_g: float
-    attributed_emissions_g: float
-    water: WaterRecord
-    contrast: list[ContrastRecord] = field(default_factory=list)
 
 
 def emissions_g(energy_kwh: float, pue: float, g_per_kwh: float) -> float:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .accounting import Accumulator
-    from .run import PhaseRecord
+    from .records import PhaseRecord
     from .sampler import Sampler
 
 Mark = Callable[[], tuple[float, tuple[float, float]]]
@@ -61,7 +61,7 @@ class PhaseBook:
             self._open[key] = _Open(str(name), len(self._open), t, joules)
 
     def end(self, key: Hashable) -> None:
-        from .run import PhaseRecord
+        from .records import PhaseRecord
 
         with self._lock:
             if key not in self._open:

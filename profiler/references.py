@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .datafiles import read_csv
 from .errors import AicarbonError
+from .records import ComparisonRecord, Equivalent, ScalePoint, TaskComparison
 
 STUDY = "Luccioni, Jernite & Strubell, 'Power Hungry Processing', FAccT 2024 (Table 2)"
 BOUNDARY = (
@@ -82,73 +83,6 @@ def grade(kwh_per_1000: float, reference: ReferenceTask) -> tuple[str, float, fl
 def grade_for_z(z: float) -> str:
     """A for z < -2.5 ... D for -0.5 <= z < 0.5 ... G for z >= 2.5."""
     return GRADES[bisect.bisect_right(GRADE_EDGES, z)]
-
-
-@dataclass
-class TaskComparison:
-    key: str
-    task: str
-    mean_kwh_per_1000: float
-    std_kwh_per_1000: float
-    ratio_to_mean: float
-    z: float
-    share_of_models_below: float
-    grade: str
-
-
-@dataclass
-class ScalePoint:
-    label: str
-    kwh_per_1000: float
-    is_run: bool = False
-
-
-@dataclass
-class Equivalent:
-    key: str
-    label: str
-    value: float  # for a range: the low end
-    high: float | None
-    source: str
-
-
-@dataclass
-class ComparisonRecord:
-    study: str
-    boundary: str
-    energy_j: float  # the machine energy compared
-    units: float | None = None
-    unit_name: str = "inferences"
-    energy_per_unit_j: float | None = None
-    kwh_per_1000: float | None = None
-    task: TaskComparison | None = None
-    scale: list[ScalePoint] = field(default_factory=list)
-    equivalents: list[Equivalent] = field(default_factory=list)
-
-    def check(self) -> None:
-        """What the report relies on, for a record read from a file."""
-        from .record_codec import RecordError
-
-        if self.units is None:
-            missing = set(EQUIVALENT_KEYS) - {e.key for e in self.equivalents}
-            if missing:
-                raise RecordError(f"comparison.equivalents: missing {', '.join(sorted(missing))}")
-        elif self.units <= 0 or self.energy_per_unit_j is None or self.kwh_per_1000 is None:
-            raise RecordError("comparison: units must be positive, with energy per unit and per 1,000")
-        if self.task is not None and self.task.ratio_to_mean <= 0:
-            raise RecordError("comparison.task.ratio_to_mean: must be positive")
-        if any(p.kwh_per_1000 < 0 for p in self.scale) or any(e.value < 0 for e in self.equivalents):
-            raise RecordError("comparison: a negative figure")
-
-
-EQUIVALENT_KEYS = (
-    "smartphone_charges",
-    "petrol_ml",
-    "web_searches",
-    "chatbot_queries",
-    "image_generations",
-    "text_generations",
-)
 
 
 def _equivalence_rows() -> dict[str, dict[str, str]]:

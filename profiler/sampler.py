@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from .accounting import Accumulator, Snapshot
 from .gpu_owner import QUERY_FAILED, GpuOwners
 from .record_codec import MAX_MAGNITUDE
-from .run import ImplausibleRecord
+from .records import ImplausibleRecord
 from .sensors.base import Domain, DomainFailure, DomainKind, Sensor
 
 IMPLAUSIBLE_SLACK_S = 0.25  # counters that tick in steps (NVML's) may show a step early

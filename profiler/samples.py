@@ -17,7 +17,7 @@ from typing import Any
 
 from .output_file import write_text
 from .record_codec import RecordError, decode, read_json_file
-from .run import Run
+from .records import Run
 
 SAMPLES_SCHEMA = "aicarbon.samples/1"
 MAX_SAMPLES_BYTES = 64 << 20

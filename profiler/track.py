@@ -56,7 +56,7 @@ from .phases import PhaseBook, sample_mark
 if TYPE_CHECKING:
     from .accounting import Accumulator
     from .impact import ImpactPlan
-    from .run import Run
+    from .records import Run
     from .sampler import Sampler
     from .sensors import OpenSensors
     from .sensors.cpu_load import ProcStat
@@ -97,8 +97,8 @@ class Tracker:
         sync_gpu: bool = True,
     ) -> None:
         from .impact import ImpactPlan, impact_flags
-        from .measure import INTERVAL_RANGE_S
         from .settings import check_number
+        from .wrapped_command import INTERVAL_RANGE_S
 
         self.name = name
         self._flags = impact_flags(
@@ -152,13 +152,13 @@ class Tracker:
         if self._state is not None:
             raise RuntimeError("this tracker is already measuring")
         from .accounting import Accumulator
-        from .measure import TIMELINE_POINTS, gpu_owner_check, utc_now
         from .sampler import Sampler
         from .sensors import open_sensors
         from .sensors.cpu_info import read_cpu_info
         from .sensors.cpu_load import ProcStat, Throttled, logical_cpus
         from .sensors.nvidia_driver import proc_root
         from .timeline import Timeline
+        from .wrapped_command import TIMELINE_POINTS, gpu_owner_check, utc_now
 
         proc_stat = ProcStat()
         # Shared by the estimate and attribution within one sample, fresh at every phase boundary.
@@ -190,9 +190,9 @@ class Tracker:
         state = self._state
         if state is None:
             raise RuntimeError("this tracker is not measuring")
-        from .measure import build_run, utc_now
-        from .runner import ChildExit
+        from .child_process import ChildExit
         from .sensors.host import host_info
+        from .wrapped_command import build_run, utc_now
 
         try:
             state.book.end_all()  # phases left open by an exception end with the run

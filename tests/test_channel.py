@@ -106,7 +106,7 @@ def test_without_a_writable_temporary_directory_the_command_is_still_measured(
     import sys
 
     import aicarbon.channel
-    from aicarbon.measure import MeasureOptions, measure_command
+    from aicarbon.wrapped_command import MeasureOptions, measure_command
 
     def read_only(**_: object) -> str:
         raise OSError(errno.EROFS, "Read-only file system")

@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from aicarbon.records import Run
 from aicarbon.report.escape import escaped_copy, visible
-from aicarbon.run import Run
 from conftest import run_aicarbon as aicarbon
 
 CORPUS_RECORD = Path(__file__).resolve().parent / "corpus" / "records" / "valid-plain.json"

@@ -13,14 +13,13 @@ from aicarbon.bench import interleaving, quality_warnings
 from aicarbon.gate import (
     GateSettings,
     NotComparable,
-    Verdict,
     check_comparable,
     compare_all,
     compare_history,
     exit_status,
-    overall,
 )
 from aicarbon.record_codec import RecordError
+from aicarbon.records import Verdict, overall
 from aicarbon.samples import Samples
 from gate_helpers import FINGERPRINT, samples
 
@@ -226,7 +225,7 @@ class FakeMeasure:
     taken from a per-arm list, and logs the order of the calls."""
 
     def __init__(self, energies: dict[str, list[float]]) -> None:
-        from aicarbon.run import Run
+        from aicarbon.records import Run
 
         self.template = Run.load(RECORD)
         self.energies = {arm: list(values) for arm, values in energies.items()}

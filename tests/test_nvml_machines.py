@@ -11,15 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from aicarbon.child_process import ChildExit
 from aicarbon.gpu_owner import PID_NAMESPACE_UNKNOWN, decide
-from aicarbon.measure import MeasureOptions, measure_command
 from aicarbon.process_tree import in_this_namespace, nvidia_minors_open
+from aicarbon.records import Run
 from aicarbon.report.terminal import make_console, render
-from aicarbon.run import Run
-from aicarbon.runner import ChildExit
 from aicarbon.sensors import open_sensors
 from aicarbon.sensors.base import DomainKind
 from aicarbon.sensors.nvml import NvmlSensor
+from aicarbon.wrapped_command import MeasureOptions, measure_command
 from conftest import FakeClock, FakeGpu, FakeLibraryMismatch, FakeMig, make_fake_pynvml, write_driver_gpus
 
 UUIDS = [f"GPU-{i}{i}{i}{i}aaaa-0000-0000-0000-00000000000{i}" for i in range(4)]

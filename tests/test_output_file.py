@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from aicarbon.output_file import OutputPathError, check_writable, std_descriptor, write_text
-from aicarbon.run import Run
+from aicarbon.records import Run
 from conftest import run_aicarbon
 
 CORPUS_RECORD = Path(__file__).resolve().parent / "corpus" / "records" / "valid-plain.json"

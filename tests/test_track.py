@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aicarbon
 import pytest
-from aicarbon.run import Run
+from aicarbon.records import Run
 
 
 def busy(seconds: float) -> None:

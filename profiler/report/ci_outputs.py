@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..gate import Comparison, Verdict, overall
+from ..records import GateComparison, Verdict, overall
 from .escape import visible
 from .gate_report import fmt_j, fmt_ratio, markdown
 
@@ -34,7 +34,7 @@ def _property(text: str) -> str:
     return _data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotation_lines(comparisons: list[Comparison]) -> list[str]:
+def annotation_lines(comparisons: list[GateComparison]) -> list[str]:
     """One annotation per benchmark that needs attention, at most ``MAX_ANNOTATIONS``; beyond
     that, one more that counts the rest."""
     level = {
@@ -63,7 +63,7 @@ def annotation_lines(comparisons: list[Comparison]) -> list[str]:
     return lines
 
 
-def step_outputs(comparisons: list[Comparison]) -> str:
+def step_outputs(comparisons: list[GateComparison]) -> str:
     """``verdict=...`` and ``ratio=...`` lines for ``$GITHUB_OUTPUT`` (the largest ratio)."""
     ratios = [c.ratio for c in comparisons if c.ratio is not None and math.isfinite(c.ratio)]
     ratio = f"{max(ratios):.4f}" if ratios else ""
@@ -71,7 +71,7 @@ def step_outputs(comparisons: list[Comparison]) -> str:
 
 
 def write_github(
-    comparisons: list[Comparison], environ: Mapping[str, str], print_line: Callable[[str], None]
+    comparisons: list[GateComparison], environ: Mapping[str, str], print_line: Callable[[str], None]
 ) -> list[str]:
     """When ``GITHUB_ACTIONS=true``: annotations printed (through ``print_line``), the summary
     appended to ``$GITHUB_STEP_SUMMARY``, the outputs to ``$GITHUB_OUTPUT``. Returns the
@@ -96,7 +96,7 @@ def write_github(
     return problems
 
 
-def bencher_json(comparisons: list[Comparison]) -> str:
+def bencher_json(comparisons: list[GateComparison]) -> str:
     """Bencher Metric Format: ``{benchmark: {"energy": {value, lower_value, upper_value}}}``,
     joules, the new median with the range of the new runs."""
     data = {
@@ -112,7 +112,7 @@ def bencher_json(comparisons: list[Comparison]) -> str:
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
-def github_benchmark_json(comparisons: list[Comparison]) -> str:
+def github_benchmark_json(comparisons: list[GateComparison]) -> str:
     """github-action-benchmark's ``customSmallerIsBetter``: a list of ``{name, unit, value,
     range, extra}``, joules."""
     data = [

@@ -13,7 +13,7 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 
-from ..gate import Comparison, Verdict, overall
+from ..records import GateComparison, Verdict, overall
 from .escape import visible
 
 
@@ -31,7 +31,7 @@ def fmt_j(value: float | None) -> str:
     return f"{value * 1e6:.4g} µJ"
 
 
-def fmt_ratio(c: Comparison) -> str:
+def fmt_ratio(c: GateComparison) -> str:
     if c.ratio is None or not math.isfinite(c.ratio):
         return "-"
     text = f"{c.ratio:.3f}"
@@ -40,14 +40,14 @@ def fmt_ratio(c: Comparison) -> str:
     return text
 
 
-def fmt_p(c: Comparison) -> str:
+def fmt_p(c: GateComparison) -> str:
     return "-" if c.p_greater is None else f"{c.p_greater:.3g}"
 
 
 HEADER = ("name", "base", "new", "ratio [95% CI]", "p", "n", "verdict")
 
 
-def rows(comparisons: list[Comparison]) -> list[tuple[str, ...]]:
+def rows(comparisons: list[GateComparison]) -> list[tuple[str, ...]]:
     return [
         (
             visible(c.name),
@@ -62,7 +62,7 @@ def rows(comparisons: list[Comparison]) -> list[tuple[str, ...]]:
     ]
 
 
-def table(comparisons: list[Comparison]) -> str:
+def table(comparisons: list[GateComparison]) -> str:
     """``name | base | new | ratio [95% CI] | p | n | verdict``, padded, plain ASCII."""
     body = rows(comparisons)
     widths = [max(len(r[i]) for r in [HEADER, *body]) for i in range(len(HEADER))]
@@ -73,7 +73,7 @@ def table(comparisons: list[Comparison]) -> str:
     return "\n".join([*lines, *[visible(e) for e in extra], *notes]) + "\n"
 
 
-def _beside(c: Comparison) -> str:
+def _beside(c: GateComparison) -> str:
     parts = []
     if c.duration_ratio is not None:
         parts.append(f"duration x{c.duration_ratio:.3f}")
@@ -87,7 +87,7 @@ def _md(text: str) -> str:
     return html.escape(visible(text), quote=False).replace("|", "\\|").replace("`", "'")
 
 
-def markdown(comparisons: list[Comparison], title: str = "aicarbon energy check") -> str:
+def markdown(comparisons: list[GateComparison], title: str = "aicarbon energy check") -> str:
     """Verdict first, then the table, then the per-run values in a collapsed section."""
     verdict = overall(comparisons)
     icon = {
@@ -113,7 +113,7 @@ def markdown(comparisons: list[Comparison], title: str = "aicarbon energy check"
     return "\n".join(out)
 
 
-def to_json(comparisons: list[Comparison]) -> str:
+def to_json(comparisons: list[GateComparison]) -> str:
     data = {
         "schema": "aicarbon.check/1",
         "verdict": overall(comparisons).value,
@@ -122,13 +122,13 @@ def to_json(comparisons: list[Comparison]) -> str:
     return json.dumps(data, indent=2, allow_nan=False) + "\n"
 
 
-def _finite(c: Comparison) -> dict[str, float | None]:
+def _finite(c: GateComparison) -> dict[str, float | None]:
     """Infinite ratios (a zero base) are written as null: JSON has no infinity."""
     fields = ("ratio", "ratio_low", "ratio_high", "duration_ratio", "power_ratio")
     return {f: (v if v is None or math.isfinite(v) else None) for f in fields for v in [getattr(c, f)]}
 
 
-def junit_xml(comparisons: list[Comparison], suite: str = "aicarbon") -> str:
+def junit_xml(comparisons: list[GateComparison], suite: str = "aicarbon") -> str:
     """One test case per benchmark: a regression or blown budget is a failure, an
     inconclusive or warned one passes with its message in system-out."""
     failures = sum(c.verdict in (Verdict.REGRESSION, Verdict.OVER_BUDGET) for c in comparisons)

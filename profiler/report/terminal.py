@@ -19,8 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..run import DomainRecord, PhaseRecord, Run
-from ..runner import command_display
+from ..records import DomainRecord, PhaseRecord, Run
 from .escape import escaped_copy
 from .impact_text import comparison_lines, impact_lines
 from .sparkline import resample, sparkline
@@ -233,7 +232,7 @@ def _header(run: Run) -> Text:
     room = REPORT_WIDTH - cell_len(lead + middle + duration)
     return Text.assemble(
         (lead.rstrip(), "bold"),
-        "  " + _short(command_display(run.command), room) + middle,
+        "  " + _short(run.command_line, room) + middle,
         (duration, "bold"),
     )
 

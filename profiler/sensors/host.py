@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import platform
 import socket
-from dataclasses import dataclass, field
 
+from ..records import HostRecord
 from .cpu_info import CpuInfo
 from .cpu_load import logical_cpus, memory_in_use_bytes
-
-
-@dataclass
-class HostInfo:
-    hostname: str
-    os: str
-    cpu_model: str
-    logical_cpus: int
-    ram_bytes: int
-    gpus: list[str] = field(default_factory=list)
-    virtualised: bool = False
-    # Added after the first record version: what sensors depend on (RAPL names and bugs
-    # change with the kernel and the CPU).
-    kernel: str = ""
-    cpu_id: str = ""  # "GenuineIntel family 6 model 143 stepping 8", or the Arm core part
-    gpu_driver: str = ""  # the NVIDIA driver's version ("" without NVML)
 
 
 def cpu_id(cpu: CpuInfo) -> str:
@@ -34,8 +18,8 @@ def cpu_id(cpu: CpuInfo) -> str:
     return ""
 
 
-def host_info(cpu: CpuInfo, gpus: list[str] | None = None, gpu_driver: str = "") -> HostInfo:
-    return HostInfo(
+def host_info(cpu: CpuInfo, gpus: list[str] | None = None, gpu_driver: str = "") -> HostRecord:
+    return HostRecord(
         hostname=socket.gethostname(),
         os=platform.platform(),
         cpu_model=cpu.describe(),

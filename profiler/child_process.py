@@ -15,7 +15,6 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -178,8 +177,3 @@ def wait(
         signal=killed_by,
         received_signal=forwarder.received,
     )
-
-
-def command_display(argv: Sequence[str]) -> str:
-    """The command as a person would type it."""
-    return shlex.join(argv)

@@ -10,11 +10,11 @@ from types import ModuleType
 from . import __version__
 from .accounting import Accumulator
 from .channel import NoChannel, open_channel
+from .child_process import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .gpu_owner import GpuOwners, decide
 from .phases import MAX_RECORDS, PhaseBook, sample_mark
 from .process_tree import ProcessTree, TreeAccounting, in_this_namespace, nvidia_minors_open, open_tree
-from .run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
-from .runner import ChildExit, SignalForwarder, become_subreaper, spawn, wait
+from .records import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from .sampler import Sampler
 from .sensors import OpenSensors, open_sensors
 from .sensors.cpu_info import CpuInfo, read_cpu_info

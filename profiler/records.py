@@ -8,19 +8,153 @@ store and the CI gate read this record, never the sampler.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .attribution import cpu_share
-from .impact import ImpactRecord
 from .output_file import write_text
 from .record_codec import RecordError, decode, read_json_file, take
-from .references import ComparisonRecord
-from .sensors.host import HostInfo as HostRecord  # the record keeps the host facts as read
 
 SCHEMA = "aicarbon.run/1"
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
+
+
+# -- the machine -------------------------------------------------------------------------------
+
+
+@dataclass
+class HostRecord:
+    """Facts about the machine a run happened on, as read when it ran."""
+
+    hostname: str
+    os: str
+    cpu_model: str
+    logical_cpus: int
+    ram_bytes: int
+    gpus: list[str] = field(default_factory=list)
+    virtualised: bool = False
+    # Added after the first record version: what sensors depend on (RAPL names and bugs
+    # change with the kernel and the CPU).
+    kernel: str = ""
+    cpu_id: str = ""  # "GenuineIntel family 6 model 143 stepping 8", or the Arm core part
+    gpu_driver: str = ""  # the NVIDIA driver's version ("" without NVML)
+
+
+# -- impact: emissions and water (computed by impact.py) ---------------------------------------------
+
+
+@dataclass
+class GridRecord:
+    g_per_kwh: float
+    label: str
+    source: str
+    year: int | None
+    origin: str  # which setting chose it: --country, AICARBON_COUNTRY, a config file, default
+    is_world_default: bool = False
+
+
+@dataclass
+class ContrastRecord:
+    label: str
+    g_per_kwh: float
+    emissions_g: float
+
+
+@dataclass
+class WaterRecord:
+    litres: float
+    attributed_litres: float
+    wue_l_per_kwh: float
+    wue_origin: str
+    electricity_l_per_kwh: float
+    electricity_origin: str
+    source: str
+    method: str = "estimated"
+
+
+@dataclass
+class ImpactRecord:
+    energy_kwh: float  # machine energy of the run
+    attributed_kwh: float  # the process tree's share
+    pue: float
+    pue_origin: str
+    grid: GridRecord
+    emissions_g: float
+    attributed_emissions_g: float
+    water: WaterRecord
+    contrast: list[ContrastRecord] = field(default_factory=list)
+
+
+# -- comparison with reference tasks (computed by references.py) ---------------------------------------
+
+EQUIVALENT_KEYS = (
+    "smartphone_charges",
+    "petrol_ml",
+    "web_searches",
+    "chatbot_queries",
+    "image_generations",
+    "text_generations",
+)
+
+
+@dataclass
+class TaskComparison:
+    key: str
+    task: str
+    mean_kwh_per_1000: float
+    std_kwh_per_1000: float
+    ratio_to_mean: float
+    z: float
+    share_of_models_below: float
+    grade: str
+
+
+@dataclass
+class ScalePoint:
+    label: str
+    kwh_per_1000: float
+    is_run: bool = False
+
+
+@dataclass
+class Equivalent:
+    key: str
+    label: str
+    value: float  # for a range: the low end
+    high: float | None
+    source: str
+
+
+@dataclass
+class ComparisonRecord:
+    study: str
+    boundary: str
+    energy_j: float  # the machine energy compared
+    units: float | None = None
+    unit_name: str = "inferences"
+    energy_per_unit_j: float | None = None
+    kwh_per_1000: float | None = None
+    task: TaskComparison | None = None
+    scale: list[ScalePoint] = field(default_factory=list)
+    equivalents: list[Equivalent] = field(default_factory=list)
+
+    def check(self) -> None:
+        """What the report relies on, for a record read from a file."""
+        if self.units is None:
+            missing = set(EQUIVALENT_KEYS) - {e.key for e in self.equivalents}
+            if missing:
+                raise RecordError(f"comparison.equivalents: missing {', '.join(sorted(missing))}")
+        elif self.units <= 0 or self.energy_per_unit_j is None or self.kwh_per_1000 is None:
+            raise RecordError("comparison: units must be positive, with energy per unit and per 1,000")
+        if self.task is not None and self.task.ratio_to_mean <= 0:
+            raise RecordError("comparison.task.ratio_to_mean: must be positive")
+        if any(p.kwh_per_1000 < 0 for p in self.scale) or any(e.value < 0 for e in self.equivalents):
+            raise RecordError("comparison: a negative figure")
+
+
+# -- the run -------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -150,6 +284,11 @@ class Run:
     # -- derived figures -----------------------------------------------------------------------
 
     @property
+    def command_line(self) -> str:
+        """The command as a person would type it (untrusted text: escape it to show it)."""
+        return shlex.join(self.command)
+
+    @property
     def counted(self) -> list[DomainRecord]:
         return [d for d in self.domains if d.in_total]
 
@@ -180,7 +319,7 @@ class Run:
     def cpu_share(self) -> float | None:
         if self.machine_busy_cpu_s <= 0:
             return None
-        return cpu_share(self.tree_cpu_s, self.machine_busy_cpu_s)
+        return min(self.tree_cpu_s / self.machine_busy_cpu_s, 1.0) if self.tree_cpu_s > 0 else 0.0
 
     # -- JSON ----------------------------------------------------------------------------------
 
@@ -327,6 +466,59 @@ class Run:
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
+
+
+# -- the CI gate's decisions (made by gate.py) --------------------------------------------------------
+
+
+class Verdict(str, Enum):
+    OK = "ok"
+    IMPROVED = "improved"
+    WARN = "warn"
+    INCONCLUSIVE = "inconclusive"
+    REGRESSION = "regression"
+    OVER_BUDGET = "over budget"
+    NO_BASELINE = "no baseline"
+
+
+@dataclass
+class GateComparison:
+    name: str
+    metric: str  # "energy per run" or "energy per <unit>"
+    verdict: Verdict
+    rule: str  # "two samples", "single baseline", "history of N sessions", "budget"
+    new_median: float
+    n_new: int
+    new_values: list[float]
+    # The base side: None (and 0 runs) where there is no base to compare with.
+    base_median: float | None = None
+    ratio: float | None = None
+    ratio_low: float | None = None
+    ratio_high: float | None = None
+    p_greater: float | None = None
+    p_less: float | None = None
+    n_base: int = 0
+    duration_ratio: float | None = None  # beside the metric, not gated: slower, or hungrier?
+    power_ratio: float | None = None
+    reasons: list[str] = field(default_factory=list)
+    base_values: list[float] = field(default_factory=list)
+
+
+FAILING = {Verdict.REGRESSION, Verdict.OVER_BUDGET}
+
+
+def overall(comparisons: list[GateComparison]) -> Verdict:
+    """The verdict of a whole check: the worst of its comparisons."""
+    rank = [
+        Verdict.OVER_BUDGET,
+        Verdict.REGRESSION,
+        Verdict.INCONCLUSIVE,
+        Verdict.WARN,
+        Verdict.NO_BASELINE,
+        Verdict.IMPROVED,
+        Verdict.OK,
+    ]
+    return min((c.verdict for c in comparisons), key=rank.index, default=Verdict.NO_BASELINE)
 
 
 __all__ = [
