@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from aicarbon import __version__
 from aicarbon.cli.deliver import deliver, say
 from aicarbon.errors import AicarbonError
-
-if TYPE_CHECKING:
-    from aicarbon.impact import ImpactPlan
 
 # Click's exception classes, found through typer's public ones: typer 0.28 vendors click as a
 # private module, older versions use click itself.
@@ -61,20 +58,6 @@ def root(
     """aicarbon: what did that run cost the planet?"""
 
 
-def _parse_sensors(value: str | None) -> frozenset[str] | None:
-    from aicarbon.sensors import SENSOR_NAMES
-
-    if value is None:
-        return None
-    names = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
-    unknown = sorted(names - set(SENSOR_NAMES))
-    if unknown or not names:
-        raise fail(
-            f"unknown sensor {', '.join(unknown) or repr(value)}; choose from {', '.join(SENSOR_NAMES)}"
-        )
-    return names
-
-
 @app.command(context_settings={"allow_interspersed_args": False})
 def run(
     ctx: typer.Context,
@@ -99,7 +82,7 @@ def run(
         typer.Option(
             "--json",
             help=(
-                "Write the run record (JSON, schema aicarbon.run/1) to this file; "
+                "Write the run record (JSON, schema aicarbon.run/2) to this file; "
                 "- or /dev/stdout for standard output."
             ),
         ),
@@ -146,6 +129,10 @@ def run(
         str | None,
         typer.Option("--task", help="Reference task to grade against (see 'aicarbon references')."),
     ] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option("--tag", help="Label the run (repeat for several tags).")
+    ] = None,
+    note: Annotated[str | None, typer.Option("--note", help="A note kept with the run.")] = None,
 ) -> None:
     """Run a command, measure the energy it used, and print a report on stderr.
 
@@ -158,63 +145,41 @@ def run(
     # First of all, so that entering the command's cgroup (some 20 ms of kernel time) overlaps
     # what follows; closed by measure_command, or here when the run stops at a bad option.
     with closing(open_tree()) as tree:
-        from aicarbon.child_process import CommandError
-        from aicarbon.entrypoints import EntrypointError
-        from aicarbon.entrypoints import resolve as resolve_entrypoint
-        from aicarbon.impact import impact_flags
-        from aicarbon.output_file import OutputPathError, check_writable
-        from aicarbon.settings import SettingsError, check_number
-        from aicarbon.wrapped_command import INTERVAL_RANGE_S, MeasureOptions, measure_command
+        from aicarbon import engine
+        from aicarbon.output_file import check_writable
 
         state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
-        try:
-            argv = resolve_entrypoint(list(command or []), module)
-        except EntrypointError as exc:
-            raise fail(str(exc), exc.status) from None
+        argv = engine.resolve_command(command or [], module)
         if not argv:
             raise fail("no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE")
-        try:
-            check_number("--interval", interval, *INTERVAL_RANGE_S)
-        except SettingsError as exc:
-            raise fail(str(exc)) from None
-        selected = _parse_sensors(sensors)
-        if json_path is not None:
-            try:
-                check_writable(json_path, state.closed_fds)
-            except OutputPathError as exc:
-                raise fail(f"--json: {exc}") from None
-        flags = impact_flags(
+        settings = engine.RunSettings(
+            interval_s=interval,
+            sensors=_sensor_names(sensors),
             country=country,
             region=region,
             carbon_intensity=carbon_intensity,
             pue=pue,
             wue=wue,
             water_intensity=water_intensity,
+            units=units,
+            unit_name=unit_name,
+            task=task,
+            tags=tuple(tag or ()),
+            note=note,
+            spelling="flag",
         )
-        plan = _impact_plan(flags, units, task, unit_name)  # everything checked before the command runs
-
-        options = MeasureOptions(interval_s=interval, sensors=selected, tree=tree)
-        try:
-            record, exit_ = measure_command(argv, options)
-        except CommandError as exc:
-            raise fail(str(exc), exc.status) from None
-    try:
-        plan.with_counted_units(record).apply(record)
-    except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
-        say(f"could not compute emissions ({exc!r}); energy is reported alone")
-    deliver(record, json_path, quiet)
-    raise typer.Exit(exit_.status)
+        if json_path is not None:
+            check_writable(json_path, state.closed_fds, what="--json")
+        prepared = engine.prepare(settings)  # everything checked before the command runs
+        measured = engine.measure_command(argv, prepared, tree=tree)
+    deliver(measured.record, json_path, quiet)
+    raise typer.Exit(measured.exit_status)
 
 
-def _impact_plan(
-    flags: Mapping[str, object], units: float | None, task: str | None, unit_name: str
-) -> ImpactPlan:
-    from aicarbon.impact import ImpactPlan
-
-    try:
-        return ImpactPlan.prepare(flags, units, task, unit_name, units_later=True)
-    except AicarbonError as exc:
-        raise fail(str(exc)) from None
+def _sensor_names(value: str | None) -> frozenset[str] | None:
+    if value is None:
+        return None
+    return frozenset(n.strip().lower() for n in value.split(",") if n.strip())
 
 
 @app.command()
@@ -222,15 +187,10 @@ def report(
     path: Annotated[Path, typer.Argument(help="A run record written by aicarbon run --json.")],
 ) -> None:
     """Re-render a saved run record."""
-    from aicarbon.record_codec import RecordError
     from aicarbon.records import Run
     from aicarbon.report.terminal import make_console, render
 
-    try:
-        record = Run.load(path)
-    except RecordError as exc:
-        raise fail(str(exc)) from None
-    render(record, make_console())
+    render(Run.load(path), make_console())
 
 
 @app.command()
@@ -252,21 +212,18 @@ def regions(
     from aicarbon import grid
     from aicarbon.report.escape import visible
 
-    try:
-        if country is None:
-            table = {code: grid.country(code) for code in grid.country_codes()}
-            typer.echo(
-                "Countries (--country); regions exist for "
-                + ", ".join(grid.REGION_TABLES)
-                + " and cloud (aicarbon regions cloud)"
-            )
-        elif country.lower() == "cloud":
-            table = grid.cloud_regions()
-        else:
-            grid.country(country)
-            table = grid.regions(country)
-    except grid.GridError as exc:
-        raise fail(str(exc)) from None
+    if country is None:
+        table = {code: grid.country(code) for code in grid.country_codes()}
+        typer.echo(
+            "Countries (--country); regions exist for "
+            + ", ".join(grid.REGION_TABLES)
+            + " and cloud (aicarbon regions cloud)"
+        )
+    elif country.lower() == "cloud":
+        table = grid.cloud_regions()
+    else:
+        grid.country(country)
+        table = grid.regions(country)
     for key, value in sorted(table.items()):
         typer.echo(visible(f"{key:<28} {value.g_per_kwh:8.1f} g/kWh  {value.label}"))
 

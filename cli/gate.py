@@ -123,12 +123,8 @@ def _settings(
 
 def _project(cwd: Path | None = None) -> ProjectCheck:
     from aicarbon.gate_settings import project_check
-    from aicarbon.settings import SettingsError
 
-    try:
-        return project_check(cwd)
-    except SettingsError as exc:
-        raise fail(str(exc)) from None
+    return project_check(cwd)  # a SettingsError is caught, once, by run_cli
 
 
 def _bench_options(
@@ -136,7 +132,7 @@ def _bench_options(
 ) -> BenchOptions:
     from aicarbon.bench import BenchOptions
     from aicarbon.gate_settings import RUNS_RANGE, WARMUP_RANGE
-    from aicarbon.impact import MAX_UNITS
+    from aicarbon.settings import MAX_UNITS
 
     n = project.get("runs", runs)
     n = 5 if n is None else n
@@ -160,7 +156,7 @@ def _bench_options(
 def _outputs(
     fmt: str, junit: Path | None, bencher: Path | None, github: Path | None, markdown: Path | None = None
 ) -> Outputs:
-    from aicarbon.output_file import OutputPathError, check_writable
+    from aicarbon.output_file import check_writable
 
     if fmt not in ("text", "json", "markdown"):
         raise fail(f"--format must be text, json or markdown; got {fmt!r}")
@@ -170,10 +166,7 @@ def _outputs(
         ("--export-github-benchmark", github),
     ):
         if path is not None:
-            try:
-                check_writable(path)
-            except OutputPathError as exc:
-                raise fail(f"{flag}: {exc}") from None
+            check_writable(path, what=flag)
     return Outputs(fmt, junit, bencher, github, markdown)
 
 
@@ -237,13 +230,9 @@ def _default_name(argv: list[str]) -> str:
 
 
 def _load(path: Path) -> Samples:
-    from aicarbon.record_codec import RecordError
     from aicarbon.samples import Samples
 
-    try:
-        return Samples.load(path)
-    except RecordError as exc:
-        raise fail(str(exc)) from None
+    return Samples.load(path)
 
 
 def _run_bench(arm: Arm, options: BenchOptions, settings: GateSettings | None = None) -> Samples:
@@ -278,7 +267,7 @@ def bench(
 ) -> None:
     """Run a command N times (after warm-up runs) and keep each run's energy: the samples."""
     from aicarbon.bench import Arm
-    from aicarbon.output_file import OutputPathError, check_writable
+    from aicarbon.output_file import check_writable
     from aicarbon.report import bench_report
 
     project = _project()
@@ -287,10 +276,7 @@ def bench(
     if fmt not in ("text", "json"):
         raise fail(f"--format must be text or json; got {fmt!r}")
     if output is not None:
-        try:
-            check_writable(output)
-        except OutputPathError as exc:
-            raise fail(f"--output: {exc}") from None
+        check_writable(output, what="--output")
     samples = _run_bench(Arm(name or project.get("name") or _default_name(argv), argv), options)
     text = samples.to_json() if fmt == "json" else bench_report.text(samples)
     sys.stdout.write(text)
@@ -495,7 +481,6 @@ def check(
     from aicarbon.baseline import Baseline
     from aicarbon.bench import Arm
     from aicarbon.gate import NotComparable, budget_only, check_comparable, compare_history
-    from aicarbon.record_codec import RecordError
     from aicarbon.records import Verdict
 
     project = _project()
@@ -513,10 +498,7 @@ def check(
     options = _bench_options(project, runs, warmup, units, unit_name)
     outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     path = _baseline_path(project, baseline)
-    try:
-        stored = Baseline.load(path)
-    except RecordError as exc:
-        raise fail(str(exc)) from None
+    stored = Baseline.load(path)
     new = _run_bench(Arm(name or project.get("name") or _default_name(argv), argv), options, settings)
     for note in new.notes:
         say(f"note: {note}")

@@ -20,11 +20,10 @@ from typing import Any
 
 from . import grid
 from .datafiles import read_csv
-from .records import ContrastRecord, GridRecord, ImpactRecord, WaterRecord
-from .settings import Setting
+from .records import ContrastRecord, GridRecord, ImpactRecord, Run, WaterRecord
+from .settings import MAX_UNITS, Setting
 
 J_PER_KWH = 3.6e6
-MAX_UNITS = 1e15  # a quadrillion inferences in one run: anything above is a typo
 CONTRAST_GRIDS = ("FRA", None, "CHN")  # None: the world average
 
 
@@ -104,26 +103,6 @@ def compute(
     )
 
 
-def impact_flags(
-    *,
-    country: str | None = None,
-    region: str | None = None,
-    carbon_intensity: float | None = None,
-    pue: float | None = None,
-    wue: float | None = None,
-    water_intensity: float | None = None,
-) -> dict[str, Any]:
-    """The impact settings given explicitly (a flag or a keyword argument), by setting key."""
-    return {
-        "country": country,
-        "region": region,
-        "carbon-intensity": carbon_intensity,
-        "pue": pue,
-        "wue": wue,
-        "water-intensity": water_intensity,
-    }
-
-
 @dataclass
 class ImpactPlan:
     """Settings resolved and checked before the command runs, applied to the record after."""
@@ -161,7 +140,7 @@ class ImpactPlan:
         settings = resolve(flags, environ=environ, cwd=cwd)
         return cls(settings, grid_for(settings), units, unit_name, task_key)
 
-    def with_counted_units(self, run: Any) -> ImpactPlan:
+    def with_counted_units(self, run: Run) -> ImpactPlan:
         """The plan with the units the measured code counted, when none were given; without
         any, no grade (and a note saying why)."""
         if self.units is not None:
@@ -176,7 +155,7 @@ class ImpactPlan:
             return dataclasses.replace(self, task_key=None)
         return self
 
-    def apply(self, run: Any) -> None:
+    def apply(self, run: Run) -> None:
         """Add the impact and comparison sections to a measured run; none to a run in which
         nothing was measured (no emissions or equivalents from nothing)."""
         from .references import compare

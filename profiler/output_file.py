@@ -41,8 +41,16 @@ def std_descriptor(path: Path | str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def check_writable(path: Path, closed_fds: frozenset[int] = frozenset()) -> None:
-    """Refuse, before any work is done, a path that cannot be written whatever happens."""
+def check_writable(path: Path, closed_fds: frozenset[int] = frozenset(), what: str = "") -> None:
+    """Refuse, before any work is done, a path that cannot be written whatever happens;
+    ``what`` (an option's name) starts the sentence."""
+    try:
+        _check_writable(path, closed_fds)
+    except OutputPathError as exc:
+        raise OutputPathError(f"{what}: {exc}" if what else str(exc)) from None
+
+
+def _check_writable(path: Path, closed_fds: frozenset[int]) -> None:
     fd = std_descriptor(path)
     if fd is not None:
         try:

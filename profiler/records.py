@@ -17,7 +17,10 @@ from typing import Any
 from .output_file import write_text
 from .record_codec import RecordError, decode, read_json_file, take
 
-SCHEMA = "aicarbon.run/1"
+SCHEMA = "aicarbon.run/2"
+# Version 1 (aicarbon 0.1 to 0.4) had ``phases`` and ``units_counted`` at the top level and no
+# ``labels``; it is still read (``Run.from_dict``), and written as version 2 from then on.
+READABLE_SCHEMAS = ("aicarbon.run/1", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
 
 
@@ -280,6 +283,9 @@ class Run:
     descendants_left_running: int = 0  # processes of the tree still running when it ended
     phases: list[PhaseRecord] = field(default_factory=list)  # aicarbon.phase() intervals
     units_counted: float = 0.0  # reported by the measured code (aicarbon.add_units)
+    name: str | None = None  # labels given by the user (aicarbon.track(name=), --tag, --note)
+    tags: list[str] = field(default_factory=list)
+    note: str | None = None
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -363,8 +369,11 @@ class Run:
             },
             "unavailable": [asdict(u) for u in self.unavailable],
             "notes": list(self.notes),
-            "phases": [asdict(p) for p in self.phases],
-            "units_counted": self.units_counted,
+            "labels": {"name": self.name, "tags": list(self.tags), "note": self.note},
+            "work": {
+                "units_counted": self.units_counted,
+                "phases": [asdict(p) for p in self.phases],
+            },
             "timeline": asdict(self.timeline),
             "impact": asdict(self.impact) if self.impact else None,
             "comparison": asdict(self.comparison) if self.comparison else None,
@@ -376,9 +385,13 @@ class Run:
         schema = data.get("schema") if isinstance(data, dict) else None
         if not isinstance(schema, str) or not schema.startswith("aicarbon.run/"):
             raise RecordError(f"{where} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)")
-        if schema != SCHEMA:
-            raise RecordError(f"run record schema {schema} is not supported (this version reads {SCHEMA})")
+        if schema not in READABLE_SCHEMAS:
+            readable = ", ".join(READABLE_SCHEMAS)
+            raise RecordError(f"run record schema {schema} is not supported (this version reads {readable})")
         assert isinstance(data, dict)  # the schema check above needs an object
+        v1 = schema != SCHEMA
+        work = "" if v1 else "work."  # version 1: at the top level
+        labels = {"labels": {"name": None, "tags": [], "note": None}} if v1 else data
         optional = data.get("impact"), data.get("comparison")
         try:
             run = cls(
@@ -406,8 +419,11 @@ class Run:
                 nvml_read_period_s=take(data, "sampling.nvml_read_period_s", float | None, None),
                 tree_method=take(data, "attribution.method", str, "proc walk"),
                 descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
-                phases=take(data, "phases", list[PhaseRecord], []),
-                units_counted=take(data, "units_counted", float, 0.0),
+                phases=take(data, f"{work}phases", list[PhaseRecord], []),
+                units_counted=take(data, f"{work}units_counted", float, 0.0),
+                name=take(labels, "labels.name", str | None),
+                tags=take(labels, "labels.tags", list[str]),
+                note=take(labels, "labels.note", str | None),
                 impact=decode(ImpactRecord, optional[0], "impact") if optional[0] is not None else None,
                 comparison=(
                     decode(ComparisonRecord, optional[1], "comparison") if optional[1] is not None else None

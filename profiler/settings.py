@@ -1,4 +1,9 @@
-"""Impact settings (grid, PUE, water) from flags, environment and config files.
+"""Settings: what one measurement is asked to do (``RunSettings``), and the impact settings
+(grid, PUE, water) resolved from flags, environment and config files.
+
+``RunSettings`` is the one typed object that both the command line (from its flags) and
+``aicarbon.track`` (from its keyword arguments) build; it is checked when built. The impact
+settings it leaves unset are resolved by ``resolve``, each remembering where it came from.
 
 Precedence, highest first (each setting on its own):
 
@@ -24,7 +29,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +118,110 @@ SPECS = {
         ),
     )
 }
+
+
+DEFAULT_INTERVAL_S = 0.1
+INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
+MAX_UNITS = 1e15  # a quadrillion inferences in one run: anything above is a typo
+MAX_TAGS = 32
+MAX_LABEL_CHARS = 1000  # a name, a tag or a note
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What one measurement is asked to do, checked when built (``SettingsError``, naming the
+    flag or the keyword argument at fault, as ``spelling`` says).
+
+    The impact fields left ``None`` are resolved later from the environment and config files
+    (``resolve``); ``units`` left ``None`` may come from the measured code (add_units)."""
+
+    interval_s: float = DEFAULT_INTERVAL_S
+    sensors: frozenset[str] | None = None  # None: every sensor that works here
+    country: str | None = None
+    region: str | None = None
+    carbon_intensity: float | None = None
+    pue: float | None = None
+    wue: float | None = None
+    water_intensity: float | None = None
+    units: float | None = None
+    unit_name: str = "inferences"
+    task: str | None = None
+    name: str | None = None  # the run's name (aicarbon.track(name=...))
+    tags: tuple[str, ...] = ()
+    note: str | None = None
+    sync_gpu: bool = True  # phase boundaries wait for queued CUDA work (aicarbon.track)
+    save: bool = True  # into the local run history
+    spelling: str = field(default="keyword", compare=False)  # "flag" (--interval) or "keyword"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", tuple(self.tags))
+        if self.sensors is not None:
+            object.__setattr__(self, "sensors", frozenset(self.sensors))
+        self._check()
+
+    def named(self, name: str) -> str:
+        """How the user spelt a setting: ``--carbon-intensity`` or ``carbon_intensity``."""
+        if self.spelling != "flag":
+            return name
+        return {"interval_s": "--interval", "tags": "--tag"}.get(name, "--" + name.replace("_", "-"))
+
+    def _check(self) -> None:
+        from .sensors import SENSOR_NAMES  # the names only: nothing is opened
+
+        check_number(self.named("interval_s"), self.interval_s, *INTERVAL_RANGE_S)
+        if self.sensors is not None:
+            unknown = sorted(str(n) for n in self.sensors - set(SENSOR_NAMES))
+            if unknown or not self.sensors:
+                raise SettingsError(
+                    f"unknown sensor {', '.join(unknown) or 'list (empty)'} in {self.named('sensors')}; "
+                    f"choose from {', '.join(SENSOR_NAMES)}"
+                )
+        units = self.units
+        if units is not None and not (
+            isinstance(units, (int, float)) and math.isfinite(units) and 0 < units <= MAX_UNITS
+        ):
+            raise SettingsError(
+                f"{self.named('units')} must be a positive number of units, "
+                f"at most {MAX_UNITS:.0e}; got {units!r}"
+            )
+        texts = [("unit_name", self.unit_name), ("name", self.name), ("note", self.note)]
+        texts += [("task", self.task), ("country", self.country), ("region", self.region)]
+        texts += [("tags", tag) for tag in self.tags]
+        for key, text in texts:
+            if text is not None and (not isinstance(text, str) or len(text) > MAX_LABEL_CHARS):
+                raise SettingsError(f"{self.named(key)} must be text of at most {MAX_LABEL_CHARS} characters")
+        if len(self.tags) > MAX_TAGS or any(not t.strip() for t in self.tags):
+            raise SettingsError(f"{self.named('tags')}: at most {MAX_TAGS} tags, none of them empty")
+        for spec in SPECS.values():
+            value = getattr(self, spec.key.replace("-", "_"))
+            if spec.numeric and value is not None:
+                if isinstance(value, bool) or not isinstance(value, (int, float)):
+                    raise SettingsError(
+                        f"{self.named(spec.key.replace('-', '_'))} must be a number; got {value!r}"
+                    )
+                complaint = spec.check(float(value))
+                if complaint:
+                    raise SettingsError(
+                        f"{self.named(spec.key.replace('-', '_'))} {complaint}; got {value!r}"
+                    )
+
+    def impact_flags(self) -> dict[str, Any]:
+        """The impact settings given explicitly, by setting key (``carbon-intensity``...)."""
+        return {spec.key: getattr(self, spec.key.replace("-", "_")) for spec in SPECS.values()}
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as plain data (for a record or a log)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name == "spelling":
+                continue
+            value = getattr(self, f.name)
+            out[f.name] = (
+                sorted(value)
+                if isinstance(value, frozenset)
+                else (list(value) if isinstance(value, tuple) else value)
+            )
+        return out
 
 
 def check_number(name: str, value: float, low: float, high: float) -> float:

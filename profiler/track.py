@@ -55,7 +55,6 @@ from .phases import PhaseBook, sample_mark
 
 if TYPE_CHECKING:
     from .accounting import Accumulator
-    from .impact import ImpactPlan
     from .records import Run
     from .sampler import Sampler
     from .sensors import OpenSensors
@@ -95,26 +94,31 @@ class Tracker:
         interval_s: float = 0.1,
         sensors: Iterable[str] | None = None,
         sync_gpu: bool = True,
+        tags: Iterable[str] = (),
+        note: str | None = None,
     ) -> None:
-        from .impact import ImpactPlan, impact_flags
-        from .settings import check_number
-        from .wrapped_command import INTERVAL_RANGE_S
+        from .engine import prepare
+        from .settings import RunSettings
 
-        self.name = name
-        self._flags = impact_flags(
+        # Every setting checked now, before anything is measured (SettingsError, a ValueError).
+        self.settings = RunSettings(
+            interval_s=interval_s,
+            sensors=frozenset(sensors) if sensors is not None else None,
             country=country,
             region=region,
             carbon_intensity=carbon_intensity,
             pue=pue,
             wue=wue,
             water_intensity=water_intensity,
+            units=units,
+            unit_name=unit_name,
+            task=task,
+            name=name,
+            tags=tuple(tags),
+            note=note,
+            sync_gpu=sync_gpu,
         )
-        self._task, self._unit_name, self._units = task, unit_name, units
-        # Every setting checked now, before anything is measured (SettingsError, ValueError).
-        ImpactPlan.prepare(self._flags, units, task, unit_name)
-        self._interval_s = check_number("interval_s", interval_s, *INTERVAL_RANGE_S)
-        self._sensors = frozenset(sensors) if sensors is not None else None
-        self._sync_gpu = sync_gpu
+        self._prepared = prepare(self.settings)
         self._state: _State | None = None
         self._token: Any = None
         self.record: Run | None = None
@@ -164,19 +168,19 @@ class Tracker:
         # Shared by the estimate and attribution within one sample, fresh at every phase boundary.
         cpu_times = Throttled(proc_stat, 0.001)
         opened = open_sensors(
-            self._sensors,
+            self.settings.sensors,
             cpu=read_cpu_info(proc_root() / "cpuinfo"),
             n_cpu=logical_cpus(),
             cpu_times=cpu_times,
         )
         accumulator = Accumulator(
-            opened.domains, Timeline(self._interval_s, TIMELINE_POINTS), self._interval_s
+            opened.domains, Timeline(self.settings.interval_s, TIMELINE_POINTS), self.settings.interval_s
         )
         start_cpu_s = time.process_time()
         sampler = Sampler(
             opened.sensors,
             accumulator,
-            self._interval_s,
+            self.settings.interval_s,
             tree_cpu_s=lambda fresh=False: time.process_time() - start_cpu_s,
             machine_busy_s=lambda: cpu_times().busy_s,
             gpu_owners=gpu_owner_check(opened, lambda: {os.getpid()}),
@@ -199,7 +203,7 @@ class Tracker:
             state.sampler.stop()
             state.accumulator.finish()
             run = build_run(
-                [self.name or Path(sys.argv[0] or "python").name],
+                [self.settings.name or Path(sys.argv[0] or "python").name],
                 state.start_utc,
                 utc_now(),
                 ChildExit(0, 0, None, None),
@@ -207,7 +211,7 @@ class Tracker:
                 state.sampler,
                 state.opened,
                 host_info(_cpu(), state.opened.gpu_names, state.opened.gpu_driver),
-                self._interval_s,
+                self.settings.interval_s,
             )
             run.tree_method = "process CPU time (in-process)"
             run.phases = list(state.book.records)
@@ -219,18 +223,10 @@ class Tracker:
                 _ACTIVE.reset(self._token)
                 self._token = None
             self._state = None
-        units = self._units if self._units is not None else (state.book.counted or None)
-        try:
-            self._plan(units).apply(run)
-        except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
-            run.notes.append(f"emissions not computed: {exc}")
-        self.record = run
+        from .engine import finish
+
+        self.record = finish(run, self._prepared)
         return run
-
-    def _plan(self, units: float | None) -> ImpactPlan:
-        from .impact import ImpactPlan
-
-        return ImpactPlan.prepare(self._flags, units, self._task if units else None, self._unit_name)
 
     @property
     def measuring(self) -> bool:
@@ -261,7 +257,7 @@ class Tracker:
         """A sample now (after queued GPU work, with ``sync_gpu``): time and cumulative joules."""
         state = self._state
         assert state is not None
-        if self._sync_gpu:
+        if self.settings.sync_gpu:
             _synchronise_gpu()
         return sample_mark(state.sampler, state.accumulator)()
 

@@ -21,10 +21,9 @@ from .sensors.cpu_info import CpuInfo, read_cpu_info
 from .sensors.cpu_load import CpuTimes, ProcStat, Throttled, logical_cpus
 from .sensors.host import host_info
 from .sensors.nvidia_driver import proc_root
+from .settings import DEFAULT_INTERVAL_S, INTERVAL_RANGE_S
 from .timeline import Timeline
 
-DEFAULT_INTERVAL_S = 0.1
-INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
 TIMELINE_POINTS = 256
 
 

@@ -39,7 +39,7 @@ def test_phases_and_units_cross_from_the_command_to_the_record(tmp_path: Path) -
     out = run_aicarbon("run", "--json", "r.json", "gen.py", cwd=tmp_path, env={"TMPDIR": str(private_tmp)})
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "r.json").read_text())
-    names = [(p["name"], p["depth"], p["units"]) for p in data["phases"]]
+    names = [(p["name"], p["depth"], p["units"]) for p in data["work"]["phases"]]
     assert names == [
         ("load-model", 0, 0.0),
         ("token", 1, 0.0),
@@ -48,8 +48,8 @@ def test_phases_and_units_cross_from_the_command_to_the_record(tmp_path: Path) -
         ("generate", 0, 24.0),
         ("helper", 0, 0.0),
     ]
-    assert data["units_counted"] == 25.0 and data["comparison"]["units"] == 25.0  # no --units given
-    load = data["phases"][0]
+    assert data["work"]["units_counted"] == 25.0 and data["comparison"]["units"] == 25.0  # no --units given
+    load = data["work"]["phases"][0]
     assert load["duration_s"] >= 0.2 and load["energy_j"] > 0
     report = " ".join(out.stderr.split())
     assert "Phases (energy · share · yours · time · avg power · per unit):" in report
@@ -61,7 +61,9 @@ def test_explicit_units_win_over_counted_ones(tmp_path: Path) -> None:
     (tmp_path / "gen.py").write_text("import aicarbon\naicarbon.add_units(7)\n")
     out = run_aicarbon("run", "--units", "100", "--json", "r.json", "gen.py", cwd=tmp_path)
     data = json.loads((tmp_path / "r.json").read_text())
-    assert out.returncode == 0 and data["units_counted"] == 7.0 and data["comparison"]["units"] == 100.0
+    assert (
+        out.returncode == 0 and data["work"]["units_counted"] == 7.0 and data["comparison"]["units"] == 100.0
+    )
 
 
 def test_outside_aicarbon_the_calls_do_nothing(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001

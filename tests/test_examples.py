@@ -25,6 +25,6 @@ def test_generation_examples_report_phases_and_units(
     out = run_aicarbon("run", "--json", "r.json", str(EXAMPLES / script), *args, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     data = json.loads((tmp_path / "r.json").read_text())
-    assert [p["name"] for p in data["phases"]] == phases
-    assert data["units_counted"] == units and data["phases"][-1]["units"] == units
+    assert [p["name"] for p in data["work"]["phases"]] == phases
+    assert data["work"]["units_counted"] == units and data["work"]["phases"][-1]["units"] == units
     assert data["comparison"]["units"] == units

@@ -29,8 +29,8 @@ def strict(text: str) -> object:
 @pytest.mark.parametrize(
     ("args", "env", "needle"),
     [
-        (["--pue", "nan"], {}, "pue must be a finite number; got nan from --pue"),
-        (["--pue", "inf"], {}, "pue must be a finite number; got inf from --pue"),
+        (["--pue", "nan"], {}, "--pue must be a finite number; got nan"),
+        (["--pue", "inf"], {}, "--pue must be a finite number; got inf"),
         (["--pue", "1e308"], {}, "pue must be at most 5"),
         (["--carbon-intensity", "nan"], {}, "carbon-intensity must be a finite number"),
         (["--carbon-intensity", "1e308"], {}, "carbon-intensity must be at most 3000"),

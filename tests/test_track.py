@@ -48,7 +48,7 @@ def test_a_tracked_block_gives_a_record_with_nested_phases_and_units(tmp_path: P
     assert run.comparison is not None and run.comparison.units == 30  # counted units reach the record
     t.save(tmp_path / "run.json")
     data = json.loads((tmp_path / "run.json").read_text(), parse_constant=lambda c: pytest.fail(c))
-    assert [p["name"] for p in data["phases"]] == ["load", "step", "step", "step", "infer"]
+    assert [p["name"] for p in data["work"]["phases"]] == ["load", "step", "step", "step", "infer"]
     assert Run.load(tmp_path / "run.json").phases == run.phases
 
 

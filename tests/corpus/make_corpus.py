@@ -145,7 +145,7 @@ def records() -> None:
         "owner-unknown-negative": lambda d: set_path(d, "energy.domains.0.owner_unknown_s", -1.0),
         "nvml-call-is-text": lambda d: set_path(d, "sampling.nvml_call_s", "fast"),
         "unavailable-missing-reason": lambda d: d.update(unavailable=[{"sensor": "rapl"}]),
-        "schema-other-version": lambda d: d.update(schema="aicarbon.run/2"),
+        "schema-other-version": lambda d: d.update(schema="aicarbon.run/99"),
         "schema-not-text": lambda d: d.update(schema=5),
         "schema-missing": lambda d: d.pop("schema"),
     }

@@ -1,0 +1,123 @@
+"""The engine's one entry for a measurement: what the command line, ``aicarbon.track`` (and
+through it the pytest plugin and the notebook magic) call.
+
+A measurement goes through three steps, the same for a wrapped command and for in-process code:
+
+1. ``prepare(settings)``: every setting checked and resolved (grid, PUE, water, the reference
+   task) *before* anything runs, so a typo costs nothing;
+2. measuring: ``measure_command`` here (a child process), or ``track.Tracker`` (this process);
+3. ``finish(record, prepared)``: the units the measured code counted, the impact and the
+   comparison added to the record. A failure there is a note in the record: nothing measured is
+   lost to it.
+
+Errors a user can cause are ``AicarbonError`` subclasses carrying their exit status.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from .child_process import ChildExit
+from .entrypoints import resolve as resolve_entrypoint
+from .impact import ImpactPlan
+from .process_tree import TreeAccounting
+from .records import Run
+from .settings import RunSettings
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Settings resolved against the environment and config files, ready to apply."""
+
+    settings: RunSettings
+    plan: ImpactPlan
+
+
+@dataclass
+class MeasuredCommand:
+    record: Run
+    exit: ChildExit
+
+    @property
+    def exit_status(self) -> int:
+        """The command's own exit status: what ``aicarbon run`` exits with."""
+        return self.exit.status
+
+
+def prepare(
+    settings: RunSettings,
+    *,
+    units_later: bool = True,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Prepared:
+    """Resolve and check every setting (``SettingsError``, ``GridError``, ``ReferenceError``).
+    ``units_later``: the measured code may count its own units, so ``task`` without ``units``
+    is not refused yet."""
+    plan = ImpactPlan.prepare(
+        settings.impact_flags(),
+        settings.units,
+        settings.task,
+        settings.unit_name,
+        environ=dict(environ) if environ is not None else None,
+        cwd=cwd,
+        units_later=units_later,
+    )
+    return Prepared(settings, plan)
+
+
+def finish(record: Run, prepared: Prepared) -> Run:
+    """Label the record and add its impact and comparison; never raises for those."""
+    settings = prepared.settings
+    record.name = settings.name
+    record.tags = list(settings.tags)
+    record.note = settings.note
+    try:
+        prepared.plan.with_counted_units(record).apply(record)
+    except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails
+        record.notes.append(f"emissions not computed ({exc!r}); energy is reported alone")
+    return record
+
+
+def resolve_command(command: Sequence[str], module: str | None = None) -> list[str]:
+    """The argv to run for ``aicarbon run``'s arguments: a program, a ``.py`` script, ``-m
+    module`` or ``package.module:function`` (``EntrypointError`` before anything runs)."""
+    return resolve_entrypoint(list(command), module)
+
+
+def measure_command(
+    argv: Sequence[str],
+    prepared: Prepared,
+    *,
+    tree: TreeAccounting | None = None,
+    environ: Mapping[str, str] | None = None,
+    nvml_module: ModuleType | None = None,
+) -> MeasuredCommand:
+    """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start."""
+    from .wrapped_command import MeasureOptions
+    from .wrapped_command import measure_command as measure
+
+    settings = prepared.settings
+    options = MeasureOptions(
+        interval_s=settings.interval_s,
+        sensors=settings.sensors,
+        tree=tree,
+        environ=environ,
+        nvml_module=nvml_module,
+    )
+    record, exit_ = measure(argv, options)
+    return MeasuredCommand(finish(record, prepared), exit_)
+
+
+__all__ = [
+    "MeasuredCommand",
+    "Prepared",
+    "RunSettings",
+    "finish",
+    "measure_command",
+    "prepare",
+    "resolve_command",
+]

@@ -1,0 +1,167 @@
+"""The engine facade: one settings object, records that import no engine, renderers that see
+only records, a version-1 record still read, and the CLI calling the same prepare/finish as
+aicarbon.track."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from aicarbon import engine
+from aicarbon.cli import app as cli_app
+from aicarbon.records import READABLE_SCHEMAS, SCHEMA, RecordError, Run
+from aicarbon.settings import RunSettings, SettingsError
+from conftest import run_aicarbon as aicarbon
+
+PACKAGE = Path(engine.__file__).resolve().parent
+V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The package-relative modules a file imports (``records``, ``report.escape``...)."""
+    tree = ast.parse(path.read_text())
+    package = path.relative_to(PACKAGE).parent.parts
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level > 0:
+            base = list(package[: len(package) - (node.level - 1)])
+            found.add(".".join([*base, *(node.module or "").split(".")]).strip("."))
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aicarbon"):
+            found.add(node.module.removeprefix("aicarbon").strip("."))  # type: ignore[union-attr]
+    return found
+
+
+def test_the_record_module_imports_nothing_from_the_engine() -> None:
+    assert imported_modules(PACKAGE / "records.py") <= {"output_file", "record_codec"}
+    assert imported_modules(PACKAGE / "record_codec.py") <= {"errors"}
+    assert imported_modules(PACKAGE / "output_file.py") <= {"errors"}
+
+
+@pytest.mark.parametrize("renderer", sorted((PACKAGE / "report").glob("*.py")), ids=lambda p: p.name)
+def test_renderers_see_only_records(renderer: Path) -> None:
+    allowed = {"records", "samples", "output_file"}  # output_file: the atomic writer, for CI files
+    allowed |= {f"report.{p.stem}" for p in (PACKAGE / "report").glob("*.py")}
+    assert imported_modules(renderer) <= allowed, renderer.name
+
+
+def test_the_run_command_calls_only_the_facade() -> None:
+    tree = ast.parse(Path(cli_app.__file__).read_text())
+    run = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run")
+    used = {
+        n.module
+        for n in ast.walk(run)
+        if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("aicarbon")
+    }
+    used |= {f"aicarbon.{a.name}" for n in ast.walk(run) if isinstance(n, ast.ImportFrom) for a in n.names}
+    engine_modules = {"aicarbon.wrapped_command", "aicarbon.impact", "aicarbon.sensors", "aicarbon.sampler"}
+    assert "aicarbon.engine" in used and not used & engine_modules
+
+
+# -- the one settings object -------------------------------------------------------------------
+
+
+def test_settings_are_frozen_typed_and_checked_when_built() -> None:
+    settings = RunSettings(interval_s=0.5, sensors=frozenset({"estimate"}), tags=("a", "b"))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.interval_s = 1.0  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        RunSettings(contry="FRA")  # type: ignore[call-arg]
+    assert settings.describe()["sensors"] == ["estimate"] and settings.describe()["tags"] == ["a", "b"]
+    assert settings.impact_flags() == {
+        "country": None,
+        "region": None,
+        "carbon-intensity": None,
+        "pue": None,
+        "wue": None,
+        "water-intensity": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "keyword_says", "flag_says"),
+    [
+        ({"interval_s": 0.0}, "interval_s must be a number from 0.01 to 60", "--interval must be"),
+        ({"units": float("nan")}, "units must be a positive number", "--units must be"),
+        ({"carbon_intensity": -1.0}, "carbon_intensity must not be negative", "--carbon-intensity must"),
+        ({"pue": "1.2"}, "pue must be a number; got '1.2'", "--pue must be a number"),
+        ({"sensors": frozenset({"rapl", "gpu"})}, "unknown sensor gpu in sensors", "in --sensors"),
+        ({"tags": ("ok", " ")}, "tags: at most 32 tags, none of them empty", "--tag:"),
+        ({"note": "x" * 1001}, "note must be text of at most 1000 characters", "--note must be"),
+    ],
+)
+def test_a_bad_setting_names_the_flag_or_the_keyword_the_user_wrote(
+    kwargs: dict[str, object], keyword_says: str, flag_says: str
+) -> None:
+    with pytest.raises(SettingsError, match=keyword_says.replace("(", r"\(")):
+        RunSettings(**kwargs)  # type: ignore[arg-type]
+    with pytest.raises(SettingsError) as caught:
+        RunSettings(**kwargs, spelling="flag")  # type: ignore[arg-type]
+    assert flag_says in str(caught.value), str(caught.value)
+
+
+def test_prepare_resolves_the_environment_and_finish_labels_and_grades(tmp_path: Path) -> None:
+    settings = RunSettings(task="text-generation", name="gen", tags=("nightly",), note="n")
+    prepared = engine.prepare(settings, environ={"AICARBON_COUNTRY": "FRA"}, cwd=tmp_path)
+    assert prepared.plan.grid.origin == "AICARBON_COUNTRY"
+    record = Run.load(V1_RECORD)
+    record.impact = record.comparison = None
+    engine.finish(record, prepared)
+    assert (record.name, record.tags, record.note) == ("gen", ["nightly"], "n")
+    assert record.impact is not None and record.impact.grid.g_per_kwh < 100  # France
+    assert record.comparison is not None and record.comparison.units == 20000.0  # counted units
+    assert record.comparison.task is not None and record.comparison.task.key == "text-generation"
+
+
+def test_a_failure_while_grading_is_a_note_and_the_measurement_is_kept(tmp_path: Path) -> None:
+    prepared = engine.prepare(RunSettings(), environ={}, cwd=tmp_path)
+    record = Run.load(V1_RECORD)
+    energy = record.machine_energy_j
+    broken = dataclasses.replace(prepared, plan=dataclasses.replace(prepared.plan, settings={}))
+    engine.finish(record, broken)
+    assert record.machine_energy_j == energy and record.phases
+    assert any(n.startswith("emissions not computed (KeyError(") for n in record.notes), record.notes
+
+
+# -- the record's versions ------------------------------------------------------------------------
+
+
+def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_2() -> None:
+    raw = json.loads(V1_RECORD.read_text())
+    assert raw["schema"] == "aicarbon.run/1" and "phases" in raw and "work" not in raw
+    record = Run.load(V1_RECORD)
+    assert [p.name for p in record.phases] == ["load-corpus", "train", "generate"]
+    assert record.units_counted == 20000.0 and record.name is None and record.tags == []
+    again = json.loads(record.to_json())
+    assert again["schema"] == SCHEMA == READABLE_SCHEMAS[-1] == "aicarbon.run/2"
+    assert again["work"]["units_counted"] == 20000.0 and "phases" not in again
+    assert Run.from_dict(again).to_dict() == again
+
+
+def test_version_2_requires_its_labels_and_work_sections() -> None:
+    data = Run.load(V1_RECORD).to_dict()
+    for section in ("labels", "work"):
+        broken = {k: v for k, v in data.items() if k != section}
+        with pytest.raises(RecordError, match=f"{section}: missing"):
+            Run.from_dict(broken)
+    data["labels"]["tags"] = "not-a-list"
+    with pytest.raises(RecordError, match="labels.tags"):
+        Run.from_dict(data)
+
+
+def test_a_version_1_record_renders_through_the_cli() -> None:
+    out = aicarbon("report", str(V1_RECORD))
+    assert out.returncode == 0, out.stderr
+    assert "Phases" in out.stderr and "generate:" in out.stderr and "grade A" in out.stderr
+
+
+def test_tags_and_note_from_the_command_line_reach_the_record(tmp_path: Path) -> None:
+    out = aicarbon(
+        "run", "-q", "--tag", "nightly", "--tag", "a100", "--note", "x<script>", "--json", "r.json",
+        "--", "true", cwd=tmp_path,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["labels"] == {"name": None, "tags": ["nightly", "a100"], "note": "x<script>"}
