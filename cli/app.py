@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from aicarbon import __version__
 from aicarbon.cli.deliver import deliver, say
 from aicarbon.errors import AicarbonError
+
+if TYPE_CHECKING:
+    from aicarbon.records import Run
 
 # Click's exception classes, found through typer's public ones: typer 0.28 vendors click as a
 # private module, older versions use click itself.
@@ -133,6 +136,9 @@ def run(
         list[str] | None, typer.Option("--tag", help="Label the run (repeat for several tags).")
     ] = None,
     note: Annotated[str | None, typer.Option("--note", help="A note kept with the run.")] = None,
+    no_save: Annotated[
+        bool, typer.Option("--no-save", help="Do not save the run in the local history.")
+    ] = False,
 ) -> None:
     """Run a command, measure the energy it used, and print a report on stderr.
 
@@ -166,6 +172,7 @@ def run(
             task=task,
             tags=tuple(tag or ()),
             note=note,
+            save=not no_save,
             spelling="flag",
         )
         if json_path is not None:
@@ -173,24 +180,28 @@ def run(
         prepared = engine.prepare(settings)  # everything checked before the command runs
         measured = engine.measure_command(argv, prepared, tree=tree)
     deliver(measured.record, json_path, quiet)
+    if settings.save:
+        _save(measured.record, quiet)
     raise typer.Exit(measured.exit_status)
+
+
+def _save(record: Run, quiet: bool) -> None:
+    """Into the local history; a history that cannot take it costs one line, never the run."""
+    from aicarbon import engine
+
+    try:
+        run_id = engine.save_to_history(record)
+    except AicarbonError as exc:
+        say(f"not saved in the history: {exc}")
+        return
+    if not quiet:
+        say(f"saved as run {run_id} ('aicarbon show {run_id}'; 'aicarbon history' lists runs)")
 
 
 def _sensor_names(value: str | None) -> frozenset[str] | None:
     if value is None:
         return None
     return frozenset(n.strip().lower() for n in value.split(",") if n.strip())
-
-
-@app.command()
-def report(
-    path: Annotated[Path, typer.Argument(help="A run record written by aicarbon run --json.")],
-) -> None:
-    """Re-render a saved run record."""
-    from aicarbon.records import Run
-    from aicarbon.report.terminal import make_console, render
-
-    render(Run.load(path), make_console())
 
 
 @app.command()
@@ -306,5 +317,6 @@ def _end_options_after_module(args: list[str], group: Any) -> list[str]:
     return args
 
 
-# The CI gate's commands register themselves on ``app``.
+# The CI gate's and the history's commands register themselves on ``app``.
 from aicarbon.cli import gate as _gate  # noqa: E402, F401
+from aicarbon.cli import history as _history  # noqa: E402, F401

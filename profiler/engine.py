@@ -82,6 +82,15 @@ def finish(record: Run, prepared: Prepared) -> Run:
     return record
 
 
+def save_to_history(record: Run, environ: Mapping[str, str] | None = None) -> int:
+    """Save a finished run in the user's local history (``store``); its id. ``StoreError``
+    when the history cannot take it: the caller still has the record."""
+    from .store import History
+
+    with History.open(environ) as history:
+        return history.save(record)
+
+
 def resolve_command(command: Sequence[str], module: str | None = None) -> list[str]:
     """The argv to run for ``aicarbon run``'s arguments: a program, a ``.py`` script, ``-m
     module`` or ``package.module:function`` (``EntrypointError`` before anything runs)."""
@@ -120,4 +129,5 @@ __all__ = [
     "measure_command",
     "prepare",
     "resolve_command",
+    "save_to_history",
 ]

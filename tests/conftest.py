@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -289,6 +292,10 @@ def clock() -> FakeClock:
 
 AICARBON = [sys.executable, "-m", "aicarbon"]
 NO_CONFIG_HOME = "/nonexistent/aicarbon-test-config-home"
+# One history for the whole test session, removed at its end (tests of the history use their own).
+TEST_HISTORY_HOME = tempfile.mkdtemp(prefix="aicarbon-test-history-")
+atexit.register(shutil.rmtree, TEST_HISTORY_HOME, True)
+os.environ["AICARBON_HOME"] = TEST_HISTORY_HOME  # in-process callers and unhermetic children too
 
 
 def hermetic_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -296,6 +303,7 @@ def hermetic_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     developer's; ``extra`` adds to it."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("AICARBON_")}
     base["XDG_CONFIG_HOME"] = NO_CONFIG_HOME  # no user config file there
+    base["AICARBON_HOME"] = TEST_HISTORY_HOME  # the runs tests make stay out of the user's history
     return {**base, **(extra or {})}
 
 

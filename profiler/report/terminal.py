@@ -22,6 +22,7 @@ from rich.text import Text
 from ..records import DomainRecord, PhaseRecord, Run
 from .escape import escaped_copy
 from .impact_text import comparison_lines, impact_lines
+from .labels import label_text
 from .sparkline import resample, sparkline
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_percent, fmt_power
 
@@ -46,7 +47,7 @@ def make_console(file: TextIO | None = None, *, force_plain: bool = False) -> Co
     return Console(**kwargs)  # type: ignore[arg-type]
 
 
-def _how(domain: DomainRecord) -> str:
+def how_measured(domain: DomainRecord) -> str:
     source = domain.source.split(" ", 1)[0]
     if domain.method == "estimated":
         return "estimated"
@@ -58,6 +59,9 @@ def render(run: Run, console: Console) -> None:
     plain = not console.is_terminal
     unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.domains]))
     console.print(_header(run))
+    labels = label_text(run)
+    if labels:
+        console.print(labels)
     if not run.counted:
         console.print("Nothing was measured: no sensor worked, and the estimate was not selected.")
         _print_problems(run, console)
@@ -87,7 +91,7 @@ def render(run: Run, console: Console) -> None:
             name,
             energy,
             fmt_power(d.energy_j / duration),
-            _how(d),
+            how_measured(d),
             fmt_energy(d.attributed_j, unit) if d.in_total else "",
             style="dim" if not d.in_total else None,
         )
@@ -115,7 +119,7 @@ def render(run: Run, console: Console) -> None:
         console.print(
             f"Power  {line}  avg {fmt_power(run.average_power_w)} · peak {fmt_power(run.peak_power_w)}"
         )
-    for line in _attribution_lines(run, unit):
+    for line in attribution_lines(run, unit):
         console.print(line)
     for line in phase_lines(run, unit):
         console.print(line)
@@ -125,41 +129,49 @@ def render(run: Run, console: Console) -> None:
     if run.comparison is not None:
         for line in comparison_lines(run.comparison, unit):
             console.print(line)
-    for line in _estimate_lines(run, unit):
+    for line in estimate_lines(run, unit):
         console.print(line, style="dim" if not plain else None)
     _print_problems(run, console)
 
 
 def _print_problems(run: Run, console: Console) -> None:
+    for line in problem_lines(run):
+        console.print(line)
+
+
+def problem_lines(run: Run) -> list[str]:
+    """Domains out of the total, failures, faults, leftovers, unavailable sensors, notes."""
+    lines: list[str] = []
     for d in run.domains:
         if not d.in_total:
-            console.print(f"* {d.label}: shown for reference, not added to the total.")
+            lines.append(f"* {d.label}: shown for reference, not added to the total.")
         if d.failed:
             at = f" after {fmt_duration(d.failed_at_s)}" if d.failed_at_s is not None else ""
-            console.print(f"! {d.label} stopped answering{at}: {d.failed}; its energy stops there.")
+            lines.append(f"! {d.label} stopped answering{at}: {d.failed}; its energy stops there.")
         if d.implausible_readings:
             worst = max(d.implausible, key=lambda r: r.reported_j, default=None)
             claim = ""
             if worst is not None and worst.duration_s > 0:
                 claim = f", e.g. {fmt_energy(worst.reported_j)} in {fmt_duration(worst.duration_s)}"
-            console.print(
+            lines.append(
                 f"! {d.label}: {d.implausible_readings} implausible reading(s){claim}, more than it "
                 "can draw: a sensor fault; counted at its last plausible power instead."
             )
     if run.descendants_left_running:
-        console.print(
+        lines.append(
             f"Note: {run.descendants_left_running} process(es) the command started were still running "
             "when it exited; they are not measured after that."
         )
     for u in run.unavailable:
-        console.print(f"Unavailable: {u.sensor}: {u.reason}")
+        lines.append(f"Unavailable: {u.sensor}: {u.reason}")
         if u.fix:
-            console.print(f"  fix: {u.fix}")
+            lines.append(f"  fix: {u.fix}")
     for note in run.notes:
-        console.print(f"Note: {note}")
+        lines.append(f"Note: {note}")
+    return lines
 
 
-def _attribution_lines(run: Run, unit: str) -> list[str]:
+def attribution_lines(run: Run, unit: str) -> list[str]:
     if not run.counted:
         return []
     total = run.machine_energy_j
@@ -210,7 +222,7 @@ def phase_lines(run: Run, unit: str) -> list[str]:
     return lines
 
 
-def _estimate_lines(run: Run, unit: str) -> list[str]:
+def estimate_lines(run: Run, unit: str) -> list[str]:
     lines = []
     for d in run.domains:
         if d.estimated:

@@ -1,0 +1,165 @@
+"""``aicarbon history``, ``show``, ``report`` and ``diff``: the runs saved on this machine, and
+saved records re-rendered. Parse, call the store and the renderers, print."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from aicarbon.cli.app import app, fail
+from aicarbon.cli.deliver import say
+
+if TYPE_CHECKING:
+    from aicarbon.records import Run
+
+FORMATS = ("terminal", "markdown", "html", "json", "csv")
+RUN_REF = "A run id from 'aicarbon history' (or 'last'), or a run record file."
+SINCE = "Only runs started since: 2026-11-25, 2026-11-25T14:00, or a time ago: 12h, 7d."
+
+
+def load_run(ref: str) -> tuple[Run, str]:
+    """A run named by a record file or a history id (``12``, ``last``); and how to call it."""
+    from aicarbon.records import Run
+    from aicarbon.store import History
+
+    path = Path(ref)
+    if path.exists() or not (ref.isdigit() or ref == "last"):
+        return Run.load(path), str(path)
+    with History.open(create=False) as history:
+        run_id = history.last_id() if ref == "last" else int(ref)
+        if run_id is None:
+            raise fail(f"the history at {history.path} is empty: no last run")
+        return history.get(run_id), f"run {run_id}"
+
+
+@app.command()
+def history(
+    command: Annotated[
+        str | None, typer.Option("--command", "-c", help="Only runs whose command line contains this.")
+    ] = None,
+    tag: Annotated[str | None, typer.Option("--tag", help="Only runs with this tag.")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help=SINCE),
+    ] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Only runs started before this.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many runs (newest first).")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs as JSON.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete old runs by the retention rule (--keep, --max-age-days).")
+    ] = False,
+    keep: Annotated[int, typer.Option("--keep", help="With --prune: keep the newest N runs.")] = 1000,
+    max_age_days: Annotated[
+        float, typer.Option("--max-age-days", help="With --prune: delete runs older than this.")
+    ] = 365.0,
+) -> None:
+    """List the runs saved on this machine (newest first), or prune them."""
+    from aicarbon.report.history_table import render
+    from aicarbon.store import Filter, History, parse_when
+
+    if limit < 1:
+        raise fail(f"--limit must be at least 1; got {limit}")
+    if prune:
+        if keep < 0 or not (0 < max_age_days < 1e6):
+            raise fail("--keep must not be negative and --max-age-days must be a positive number of days")
+        with History.open(create=False) as store:
+            deleted = store.prune(keep=keep, older_than_days=max_age_days) if store.path.exists() else 0
+            left = store.count()
+        say(f"pruned {deleted} run(s) from {store.path}; {left} left")
+        return
+    where = Filter(
+        command=command,
+        tag=tag,
+        since_utc=parse_when(since) if since else None,
+        until_utc=parse_when(until) if until else None,
+        limit=limit,
+    )
+    with History.open(create=False) as store:
+        runs = store.runs(where)
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in runs], indent=2, allow_nan=False))
+        return
+    typer.echo(render(runs, store.path), nl=False)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help=RUN_REF)],
+) -> None:
+    """Print the report of a saved run."""
+    from aicarbon.report.terminal import make_console, render
+
+    run, _ = load_run(ref)
+    render(run, make_console())
+
+
+@app.command()
+def report(
+    ref: Annotated[str, typer.Argument(help=RUN_REF)],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="terminal (on stderr), markdown, html, json or csv.")
+    ] = "terminal",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")
+    ] = None,
+) -> None:
+    """Re-render a saved run: from its record file or from the history."""
+    from aicarbon.output_file import check_writable, write_text
+
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    if output is not None:
+        check_writable(output, what="--output")
+    run, _ = load_run(ref)
+    if fmt == "terminal" and output is None:
+        from aicarbon.report.terminal import make_console, render
+
+        render(run, make_console())
+        return
+    text = _rendered(run, fmt)
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        write_text(output, text)
+    except OSError as exc:
+        raise fail(f"--output: cannot write {output} ({exc.strerror or exc})") from None
+
+
+def _rendered(run: Run, fmt: str) -> str:
+    if fmt == "json":
+        return run.to_json()
+    if fmt == "markdown":
+        from aicarbon.report import markdown
+
+        return markdown.render(run)
+    if fmt == "html":
+        from aicarbon.report import html
+
+        return html.render(run)
+    if fmt == "csv":
+        from aicarbon.report import csv_table
+
+        return csv_table.render(run)
+    import io
+
+    from aicarbon.report.terminal import make_console, render
+
+    buffer = io.StringIO()
+    render(run, make_console(buffer, force_plain=True))
+    return buffer.getvalue()
+
+
+@app.command()
+def diff(
+    base: Annotated[str, typer.Argument(help="The first run: a record file or a history id.")],
+    new: Annotated[str, typer.Argument(help="The second run: a record file or a history id.")],
+) -> None:
+    """Show two runs side by side: energy by domain, duration, per-unit figures, ratios."""
+    from aicarbon.report.diff_table import render
+
+    a, a_name = load_run(base)
+    b, b_name = load_run(new)
+    typer.echo(render(a, b, a_name, b_name), nl=False)

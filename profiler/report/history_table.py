@@ -1,0 +1,48 @@
+"""``aicarbon history``: one line per saved run, 80 columns, newest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.cells import cell_len, set_cell_size
+
+from ..store import RunSummary
+from .escape import visible
+from .units import fmt_duration, fmt_energy
+
+WIDTH = 80
+
+
+def _fit(text: str, width: int) -> str:
+    text = visible(text)
+    if cell_len(text) <= width:
+        return text + " " * (width - cell_len(text))
+    return set_cell_size(text, width - 1) + "…"
+
+
+def render(runs: list[RunSummary], where: Path) -> str:
+    if not runs:
+        return f"No runs saved in {visible(str(where))} (yet): 'aicarbon run' saves each run there.\n"
+    head = f"{'id':>5}  {'started (UTC)':<16}  {'time':>8}  {'energy':>9}  {'exit':>4}  command"
+    lines = [head]
+    for r in runs:
+        started = r.start_utc.replace("T", " ")[:16]
+        left = f"{r.id:>5}  {visible(started):<16}  {fmt_duration(r.duration_s):>8}  "
+        energy = ("~" if r.method == "estimated" else "") + fmt_energy(r.energy_j)
+        left += f"{energy:>9}  {r.exit_status:>4}  "
+        label = " ".join(r.command)
+        if r.tags:
+            label += "  [" + ", ".join(r.tags) + "]"
+        lines.append(left + _fit(label, WIDTH - cell_len(left)).rstrip())
+        extra = []
+        if r.units:
+            extra.append(f"{fmt_energy(r.energy_j / r.units)} per unit ({r.units:g})")
+        if r.name:
+            extra.append(f"name: {r.name}")
+        if r.note:
+            extra.append(f"note: {r.note}")
+        if extra:
+            lines.append(" " * 7 + _fit(" · ".join(extra), WIDTH - 7).rstrip())
+    lines.append("~ estimated, not measured. 'aicarbon show ID' prints a run's report.")
+    lines.append(f"History: {visible(str(where))}")
+    return "\n".join(lines) + "\n"
