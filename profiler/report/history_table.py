@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.cells import cell_len, set_cell_size
 
-from ..store import RunSummary
+from ..records import RunSummary
 from .escape import visible
 from .units import fmt_duration, fmt_energy
 

@@ -191,8 +191,8 @@ def _scale(run: Run) -> str:
 
 def _nice_step(span: float, ticks: int = 5) -> float:
     raw = span / ticks if span > 0 else 1.0
-    power = 10 ** math.floor(math.log10(raw))
-    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    power = 10.0 ** math.floor(math.log10(raw))
+    return next(float(m) * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
 
 
 def power_chart(run: Run) -> str:
