@@ -344,7 +344,8 @@ class History:
 
     def runs(self, where: Filter = Filter()) -> list[RunSummary]:
         """The newest runs first, filtered."""
-        clauses, args = [], []  # type: list[str], list[Any]
+        clauses: list[str] = []
+        args: list[str | int] = []
         if where.command:
             clauses.append("instr(command_line, ?) > 0")
             args.append(where.command)
