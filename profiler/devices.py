@@ -71,14 +71,14 @@ def _rows(
     window = max(t1 - t0, 1e-9)
     rows: list[DeviceRecord] = []
     for sensor in opened.sensors:
-        problem = first.get(sensor.name, {}).get("!") or second.get(sensor.name, {}).get("!")
         for domain in sensor.domains:
             before = first.get(sensor.name, {}).get(domain.id)
             after = second.get(sensor.name, {}).get(domain.id)
             power = None
             if isinstance(before, float) and isinstance(after, float) and after >= before:
                 power = (after - before) / window
-            failed = problem or next((r for r in (before, after) if isinstance(r, str)), None)
+            why = [first.get(sensor.name, {}).get("!"), second.get(sensor.name, {}).get("!"), before, after]
+            failed = next((r for r in why if isinstance(r, str)), None)
             rows.append(_domain_row(sensor.name, domain, power, failed))
     for u in opened.unavailable:
         rows.append(DeviceRecord(u.sensor, False, reason=u.reason, fix=u.fix, uncounted=u.uncounted))
