@@ -320,3 +320,4 @@ def _end_options_after_module(args: list[str], group: Any) -> list[str]:
 # The CI gate's and the history's commands register themselves on ``app``.
 from aicarbon.cli import gate as _gate  # noqa: E402, F401
 from aicarbon.cli import history as _history  # noqa: E402, F401
+from aicarbon.cli import machine as _machine  # noqa: E402, F401

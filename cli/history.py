@@ -163,17 +163,3 @@ def diff(
     a, a_name = load_run(base)
     b, b_name = load_run(new)
     typer.echo(render(a, b, a_name, b_name), nl=False)
-
-
-@app.command()
-def devices(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the survey as JSON.")] = False,
-) -> None:
-    """Which sensors work on this machine, what they draw now, and how to fix those that don't.
-
-    Always exits 0, even when nothing can be measured (aicarbon then estimates)."""
-    from aicarbon.devices import survey
-    from aicarbon.report.devices_table import render
-
-    record = survey()
-    typer.echo(record.to_json() if as_json else render(record), nl=False)
