@@ -194,6 +194,9 @@ def _save(record: Run, quiet: bool) -> None:
     except AicarbonError as exc:
         say(f"not saved in the history: {exc}")
         return
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the exit status
+        say(f"not saved in the history (an aicarbon bug: {exc!r})")
+        return
     if not quiet:
         say(f"saved as run {run_id} ('aicarbon show {run_id}'; 'aicarbon history' lists runs)")
 

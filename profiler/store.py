@@ -90,9 +90,9 @@ def _backfill_v2(db: sqlite3.Connection) -> None:
             continue  # an unreadable record keeps empty labels; `show` will say what is wrong
         db.execute(
             "UPDATE runs SET name = ?, note = ?, units = ?, emissions_g = ? WHERE id = ?",
-            (run.name, run.note, _units(run), _emissions(run), run_id),
+            (_sql_text(run.name), _sql_text(run.note), _units(run), _emissions(run), run_id),
         )
-        db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, t) for t in run.tags])
+        db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.tags])
 
 
 _MIGRATIONS: dict[int, tuple[str, Callable[[sqlite3.Connection], None] | None]] = {
@@ -170,6 +170,18 @@ def _units(run: Run) -> float | None:
 
 def _emissions(run: Run) -> float | None:
     return run.impact.emissions_g if run.impact is not None else None
+
+
+def _sql_text(text: str | None) -> str | None:
+    """Text SQLite can store: a command's bytes that were not UTF-8 (lone surrogates) become
+    visible escapes (``\\udcff``) in the listing columns; the record keeps them exactly."""
+    if text is None:
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def _describe(exc: sqlite3.Error) -> str:
@@ -281,18 +293,18 @@ class History:
         """Save a run; its id. The oldest runs beyond ``max_runs`` go in the same transaction."""
         record = run.to_json()
         row = (
-            run.start_utc,
+            _sql_text(run.start_utc),
             run.duration_s,
             run.exit_status,
-            json.dumps(run.command),
-            run.command_line,
+            json.dumps(run.command),  # ASCII: a lone surrogate is written \udcff
+            _sql_text(run.command_line),
             run.machine_energy_j,
             run.attributed_energy_j,
             run.method,
-            run.host.hostname,
-            record,
-            run.name,
-            run.note,
+            _sql_text(run.host.hostname),
+            record,  # strict JSON, ASCII
+            _sql_text(run.name),
+            _sql_text(run.note),
             _units(run),
             _emissions(run),
         )
@@ -305,7 +317,9 @@ class History:
                     row,
                 )
                 run_id = int(cursor.lastrowid or 0)
-                db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, t) for t in run.tags])
+                db.executemany(
+                    "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.tags]
+                )
                 db.execute(
                     "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)",
                     (self.max_runs,),

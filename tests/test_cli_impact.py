@@ -145,6 +145,7 @@ def test_saved_record_with_impact_re_renders_identically(tmp_path: Path) -> None
         "text-generation",
         "--json",
         str(record),
+        "--no-save",
         "--",
         sys.executable,
         "-c",

@@ -300,3 +300,15 @@ def test_prune_from_the_command_line(tmp_path: Path) -> None:
     out = aicarbon("history", "--prune", "--keep", "1", env=env)
     assert out.returncode == 0 and "pruned 2 run(s)" in out.stderr and "1 left" in out.stderr
     assert [r["id"] for r in json.loads(aicarbon("history", "--json", env=env).stdout)] == [3]
+
+
+def test_bytes_that_were_not_utf8_are_saved_and_come_back_exactly(tmp_path: Path) -> None:
+    env = {"AICARBON_HOME": str(tmp_path)}
+    odd = a_run(command=["python", "caf\udce9.py"], tags=["t\udcff"], note="n\udcfe")
+    with History.open(env) as history:
+        run_id = history.save(odd)
+        (summary,) = history.runs()
+        assert summary.command == ["python", "caf\udce9.py"]  # from the JSON column: exact
+        assert summary.tags == ["t\\udcff"] and summary.note == "n\\udcfe"  # visible escapes
+        assert history.runs(Filter(command="caf\\udce9"))[0].id == run_id
+        assert history.get(run_id).command == odd.command and history.get(run_id).note == odd.note

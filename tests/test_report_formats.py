@@ -196,3 +196,21 @@ def test_the_html_report_in_a_headless_browser(saved: dict[str, str], tmp_path: 
     assert "Phases" in text and "load-corpus" in text
     assert SCRIPT in values["document.title"]
     assert seen.screenshot_png.startswith(b"\x89PNG") and len(seen.screenshot_png) > 20_000
+
+
+CORPUS_OK = sorted((Path(__file__).resolve().parent / "corpus" / "records").glob("ok-*.json"))
+
+
+@pytest.mark.parametrize("path", CORPUS_OK, ids=lambda p: p.name)
+def test_every_format_renders_every_hostile_corpus_record(path: Path) -> None:
+    from aicarbon.report import csv_table, html, markdown
+
+    run = Run.load(path)
+    page = html.render(run)
+    parsed = _Elements()
+    parsed.feed(page)
+    assert "script" not in parsed.tags and "img" not in parsed.tags
+    assert not [a for a, _ in parsed.attributes if a.startswith("on") or a in ("src", "href")]
+    for text in (page, markdown.render(run), csv_table.render(run)):
+        assert not CONTROL.search(text.replace("\n", "")), repr(CONTROL.search(text.replace("\n", "")))
+    assert "<script" not in markdown.render(run).lower()
