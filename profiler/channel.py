@@ -21,11 +21,13 @@ once aicarbon stopped reading, the calls do nothing.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import tempfile
 import threading
+import time
 from typing import Any
 
 from .phases import PhaseBook
@@ -33,6 +35,46 @@ from .phases import PhaseBook
 CHANNEL_ENV = "AICARBON_CHANNEL"
 MAX_LINE = 512  # below PIPE_BUF (4096 on Linux): one atomic write
 MAX_NAME = 200
+
+
+CHANNEL_PREFIX = "aicarbon-channel-"
+STALE_AFTER_S = 60.0  # younger directories may belong to an aicarbon that is still starting
+
+
+def sweep_stale_channels(directory: str, now: float | None = None) -> int:
+    """Remove the channel directories that an aicarbon killed with SIGKILL left behind (it had
+    no chance to clean up); how many. A channel is alive while its aicarbon holds the pipe's
+    read end: opening it for writing then succeeds, whatever PID namespace that aicarbon is
+    in; without a reader the open fails with ENXIO, and the directory is stale."""
+    now = time.time() if now is None else now
+    removed = 0
+    try:
+        entries = [e for e in os.scandir(directory) if e.name.startswith(CHANNEL_PREFIX)]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            info = entry.stat(follow_symlinks=False)
+            if not entry.is_dir(follow_symlinks=False) or info.st_uid != os.getuid():
+                continue
+            if now - info.st_mtime < STALE_AFTER_S:
+                continue
+            fifo = os.path.join(entry.path, "events")
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno not in (errno.ENXIO, errno.ENOENT):
+                    continue
+            else:
+                os.close(fd)  # a reader is there: alive
+                continue
+            if os.path.exists(fifo):
+                os.unlink(fifo)
+            os.rmdir(entry.path)
+            removed += 1
+        except OSError:
+            continue  # another user's, or just removed by its owner: not ours to insist on
+    return removed
 
 
 def send(event: dict[str, Any]) -> None:
@@ -84,7 +126,8 @@ class ChannelReader:
 
     def __init__(self, book: PhaseBook) -> None:
         self.book = book
-        self._dir = tempfile.mkdtemp(prefix="aicarbon-channel-")
+        sweep_stale_channels(tempfile.gettempdir())
+        self._dir = tempfile.mkdtemp(prefix=CHANNEL_PREFIX)
         self.path = os.path.join(self._dir, "events")
         os.mkfifo(self.path, 0o600)
         self._read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

@@ -122,3 +122,26 @@ def test_without_a_writable_temporary_directory_the_command_is_still_measured(
     assert any(
         "phases and units from the command are not received (Read-only file system)" in n for n in run.notes
     )
+
+
+def test_a_channel_left_by_a_killed_aicarbon_is_swept_and_a_live_one_kept(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from aicarbon.channel import CHANNEL_PREFIX, sweep_stale_channels
+
+    stale, live, young = (tmp_path / f"{CHANNEL_PREFIX}{name}" for name in ("stale", "live", "young"))
+    for directory in (stale, live, young):
+        directory.mkdir()
+        os.mkfifo(directory / "events", 0o600)
+    reader = os.open(live / "events", os.O_RDONLY | os.O_NONBLOCK)  # its aicarbon is running
+    (tmp_path / "unrelated").mkdir()
+    old = time.time() - 3600
+    for directory in (stale, live):
+        os.utime(directory, (old, old))
+    try:
+        assert sweep_stale_channels(str(tmp_path)) == 1
+    finally:
+        os.close(reader)
+    assert not stale.exists() and (live / "events").exists() and young.exists()
+    assert (tmp_path / "unrelated").exists()
