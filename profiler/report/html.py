@@ -15,9 +15,8 @@ import math
 
 from ..records import DomainRecord, Run
 from .escape import visible
-from .impact_text import comparison_lines, impact_lines
 from .labels import label_text
-from .terminal import attribution_lines, estimate_lines, how_measured, phase_lines, problem_lines
+from .terminal import detail_lines, how_measured
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_power
 
 # Colour-blind-safe (Okabe & Ito, 2008), one per domain in turn.
@@ -80,14 +79,8 @@ def render(run: Run) -> str:
     if run.comparison is not None:
         parts.append("<h2>Compared with reference AI tasks</h2>")
         parts.append(_scale(run))
-    details = attribution_lines(run, unit) + phase_lines(run, unit)
-    if run.impact is not None:
-        details += impact_lines(run.impact)
-    if run.comparison is not None:
-        details += comparison_lines(run.comparison, unit)
-    details += estimate_lines(run, unit) + problem_lines(run)
     parts.append("<h2>Details</h2>")
-    parts.append("<pre>" + "\n".join(h(line) for line in details) + "</pre>")
+    parts.append("<pre>" + "\n".join(h(line) for line in detail_lines(run, unit)) + "</pre>")
     parts.append(f'<p class="facts">aicarbon {h(run.tool_version)} · record schema aicarbon.run</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

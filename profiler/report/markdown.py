@@ -10,9 +10,8 @@ import re
 
 from ..records import Run
 from .escape import escaped_copy
-from .impact_text import comparison_lines, impact_lines
 from .labels import label_text
-from .terminal import attribution_lines, estimate_lines, how_measured, phase_lines, problem_lines
+from .terminal import detail_lines, how_measured
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_power
 
 # Inline syntax anywhere in a line: code, emphasis, links and images (no "[" means neither),
@@ -62,12 +61,7 @@ def render(run: Run) -> str:
             f"| **{fmt_energy(run.attributed_energy_j, unit)}** |"
         )
         out.append("")
-    lines = attribution_lines(run, unit) + phase_lines(run, unit)
-    if run.impact is not None:
-        lines += impact_lines(run.impact)
-    if run.comparison is not None:
-        lines += comparison_lines(run.comparison, unit)
-    lines += estimate_lines(run, unit) + problem_lines(run)
+    lines = detail_lines(run, unit)
     if lines:
         out += ["```text", *(line.replace("```", "'''") for line in lines), "```"]
     return "\n".join(out) + "\n"

@@ -134,6 +134,17 @@ def render(run: Run, console: Console) -> None:
     _print_problems(run, console)
 
 
+def detail_lines(run: Run, unit: str) -> list[str]:
+    """Everything below the energy table, as plain lines: attribution, phases, impact,
+    comparison, estimates, problems (what the Markdown and HTML reports show as details)."""
+    lines = attribution_lines(run, unit) + phase_lines(run, unit)
+    if run.impact is not None:
+        lines += impact_lines(run.impact)
+    if run.comparison is not None:
+        lines += comparison_lines(run.comparison, unit)
+    return lines + estimate_lines(run, unit) + problem_lines(run)
+
+
 def _print_problems(run: Run, console: Console) -> None:
     for line in problem_lines(run):
         console.print(line)
