@@ -74,8 +74,10 @@ def watch(
         int | None, typer.Option("--count", "-n", help="Stop after this many refreshes.")
     ] = None,
 ) -> None:
-    """Live power by domain, like top: watts, the last minute, and the processes drawing the
-    most. On a terminal, q or Ctrl-C quits; elsewhere, one plain line per interval."""
+    """Live power by domain, like top, and the processes drawing the most.
+
+    Each domain's watts and its last minute; on a terminal, q or Ctrl-C quits; elsewhere, one
+    plain line per interval."""
     from aicarbon.report.terminal import make_console
     from aicarbon.report.watch_view import live_view, plain_line
     from aicarbon.watch import INTERVAL_RANGE_S, PowerWatch
