@@ -126,6 +126,7 @@ def test_html_is_one_file_with_no_script_and_nothing_fetched(saved: dict[str, st
     assert "default-src &#x27;none&#x27;" in page or "default-src 'none'" in page
     assert parsed.tags.count("polyline") >= 2 and "svg" in parsed.tags
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "\\u202e" in page
+    assert "<h2>Phases</h2>" in page and ">load-corpus</td>" in page and ">generate</td>" in page
 
 
 def test_report_writes_a_file_with_output(saved: dict[str, str], tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import math
 from ..records import DomainRecord, Run
 from .escape import visible
 from .labels import label_text
-from .terminal import detail_lines, how_measured
+from .terminal import detail_lines, how_measured, phase_groups
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_power
 
 # Colour-blind-safe (Okabe & Ito, 2008), one per domain in turn.
@@ -73,6 +73,9 @@ def render(run: Run) -> str:
     parts.append(power_chart(run))
     parts.append("<h2>Energy</h2>")
     parts.append(_energy_table(run, unit))
+    if run.phases:
+        parts.append("<h2>Phases</h2>")
+        parts.append(_phase_table(run, unit))
     if run.impact is not None:
         parts.append("<h2>Emissions and water</h2>")
         parts.append(_grids(run))
@@ -131,6 +134,28 @@ def _energy_table(run: Run, unit: str) -> str:
         f"<td>{h(run.method)}{', partial' if run.partial else ''}</td>"
         f'<td class="n">{h(fmt_energy(run.attributed_energy_j, unit))}</td><td></td></tr></table>'
     )
+    return "".join(rows)
+
+
+def _phase_table(run: Run, unit: str) -> str:
+    total = run.machine_energy_j or 1.0
+    rows = [
+        '<table><tr><th>Phase</th><th class="n">Energy</th><th class="n">Yours</th><th class="n">Time</th>'
+        '<th class="n">Avg power</th><th class="n">Per unit</th><th>Share of the run</th></tr>'
+    ]
+    for g in phase_groups(run):
+        width = max(0.0, min(100.0, 100 * g.energy_j / total))
+        per_unit = h(fmt_energy(g.energy_j / g.units, unit)) if g.units else ""
+        power = h(fmt_power(g.energy_j / g.duration_s)) if g.duration_s > 0 else ""
+        rows.append(
+            f'<tr><td style="padding-left:{0.5 + 1.2 * g.depth:.1f}rem">{h(g.label)}</td>'
+            f'<td class="n">{h(fmt_energy(g.energy_j, unit))}</td>'
+            f'<td class="n">{h(fmt_energy(g.attributed_j, unit))}</td>'
+            f'<td class="n">{h(fmt_duration(g.duration_s))}</td><td class="n">{power}</td>'
+            f'<td class="n">{per_unit}</td>'
+            f'<td><span class="bar" style="width:{width:.1f}%;background:#009E73"></span></td></tr>'
+        )
+    rows.append("</table>")
     return "".join(rows)
 
 

@@ -11,6 +11,7 @@ renderer only ever sees an ``escaped_copy`` of the run.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TextIO
 
 from rich import box
@@ -207,27 +208,50 @@ def attribution_lines(run: Run, unit: str) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class PhaseGroup:
+    """The phases of one name at one depth, summed (``step x500``)."""
+
+    depth: int
+    label: str
+    energy_j: float
+    attributed_j: float
+    duration_s: float
+    units: float
+
+
+def phase_groups(run: Run) -> list[PhaseGroup]:
+    """Phases grouped by name and depth, in order of first appearance."""
+    groups: dict[tuple[int, str], list[PhaseRecord]] = {}
+    for p in sorted(run.phases, key=lambda p: (p.start_s, p.depth)):
+        groups.setdefault((p.depth, p.name), []).append(p)
+    return [
+        PhaseGroup(
+            depth,
+            name if len(members) == 1 else f"{name} x{len(members)}",
+            sum(p.energy_j for p in members),
+            sum(p.attributed_j for p in members),
+            sum(p.duration_s for p in members),
+            sum(p.units for p in members),
+        )
+        for (depth, name), members in groups.items()
+    ]
+
+
 def phase_lines(run: Run, unit: str) -> list[str]:
     """One line per phase name and depth, repeated phases summed (``step x500``), in order of
     first appearance, indented by depth; shares of the run's machine energy."""
     if not run.phases:
         return []
-    groups: dict[tuple[int, str], list[PhaseRecord]] = {}
-    for p in sorted(run.phases, key=lambda p: (p.start_s, p.depth)):
-        groups.setdefault((p.depth, p.name), []).append(p)
     total = run.machine_energy_j
     lines = ["Phases (energy · share · yours · time · avg power · per unit):"]
-    for (depth, name), members in groups.items():
-        energy = sum(p.energy_j for p in members)
-        duration = sum(p.duration_s for p in members)
-        units = sum(p.units for p in members)
-        label = name if len(members) == 1 else f"{name} x{len(members)}"
-        per_unit = f" · {fmt_energy(energy / units, unit)}/unit" if units else ""
-        power = fmt_power(energy / duration) if duration > 0 else "-"
-        share = fmt_percent(energy / total) if total > 0 else "-"
+    for g in phase_groups(run):
+        per_unit = f" · {fmt_energy(g.energy_j / g.units, unit)}/unit" if g.units else ""
+        power = fmt_power(g.energy_j / g.duration_s) if g.duration_s > 0 else "-"
+        share = fmt_percent(g.energy_j / total) if total > 0 else "-"
         lines.append(
-            f"{'  ' * (depth + 1)}{label}: {fmt_energy(energy, unit)} · {share} · "
-            f"{fmt_energy(sum(p.attributed_j for p in members), unit)} · {fmt_duration(duration)} · "
+            f"{'  ' * (g.depth + 1)}{g.label}: {fmt_energy(g.energy_j, unit)} · {share} · "
+            f"{fmt_energy(g.attributed_j, unit)} · {fmt_duration(g.duration_s)} · "
             f"{power}{per_unit}"
         )
     return lines
