@@ -63,8 +63,8 @@ def render(record: DevicesRecord) -> str:
     else:
         lines += _wrapped(
             "",
-            "Nothing here is measured: 'aicarbon run' reports estimates, clearly marked (see the "
-            "fixes above for what would make it measure).",
+            "Nothing here is measured: 'aicarbon run' reports estimates, clearly marked (the "
+            "'why' and 'fix' lines above say what is missing).",
         )
     lines.append(f"Power is the average over {record.window_s:.2f} s.")
     for note in record.notes:
