@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from types import ModuleType
 
-from .records import DeviceRecord, DevicesRecord
+from .records import DeviceRecord, DevicesRecord, HostRecord
 from .sensors import SENSOR_NAMES, OpenSensors, open_sensors
 from .sensors.base import Domain, DomainKind, Method
 from .sensors.cpu_info import CpuInfo, read_cpu_info
@@ -49,14 +49,22 @@ def survey(
         failed = DeviceRecord(
             "sensors", False, reason=f"opening the sensors failed unexpectedly ({exc!r})", fix=BUG_FIX
         )
-        return DevicesRecord(host_info(cpu), [failed], 0.0, notes)
+        return DevicesRecord(_host(cpu, notes), [failed], 0.0, notes)
     try:
         rows, window = _rows(opened, window_s, sleep, clock)
         notes += opened.notes
-        host = host_info(cpu, opened.gpu_names, opened.gpu_driver)
+        host = _host(cpu, notes, opened.gpu_names, opened.gpu_driver)
     finally:
         opened.close()
     return DevicesRecord(host, rows, window, notes)
+
+
+def _host(cpu: CpuInfo, notes: list[str], gpus: list[str] | None = None, driver: str = "") -> HostRecord:
+    try:
+        return host_info(cpu, gpus, driver)
+    except Exception as exc:  # noqa: BLE001 - the survey still answers without the host's facts
+        notes.append(f"could not read the host's facts ({exc!r})")
+        return HostRecord("unknown", "unknown", cpu.describe(), 0, 0, list(gpus or []))
 
 
 BUG_FIX = "this is a bug in aicarbon: please report it, with the output of 'aicarbon devices --json'"

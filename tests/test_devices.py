@@ -194,3 +194,14 @@ def test_devices_is_fast_to_import_and_never_opens_a_gpu_it_does_not_list() -> N
         check=False,
     )
     assert out.stdout.strip() == "False"  # NVML is loaded when the survey runs, not at import
+
+
+def test_a_host_whose_facts_cannot_be_read_still_gets_its_survey(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*_a: object, **_k: object) -> object:
+        raise PermissionError(13, "Permission denied: '/proc/meminfo'")
+
+    monkeypatch.setattr(devices_module, "host_info", broken)
+    record = survey(window_s=0.0)
+    assert record.host.hostname == "unknown" and any(d.sensor == "estimate" for d in record.devices)
+    assert any("could not read the host's facts" in n for n in record.notes)
+    assert "aicarbon devices · unknown" in render(record)
