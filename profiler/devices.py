@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from types import ModuleType
 
 from .records import DeviceRecord, DevicesRecord, HostRecord
-from .sensors import SENSOR_NAMES, OpenSensors, open_sensors
+from .sensors import OpenSensors, open_sensors
 from .sensors.base import Domain, DomainKind, Method
 from .sensors.cpu_info import CpuInfo, read_cpu_info
 from .sensors.cpu_load import logical_cpus
@@ -91,7 +91,7 @@ def _rows(
     for u in opened.unavailable:
         rows.append(DeviceRecord(u.sensor, False, reason=u.reason, fix=u.fix, uncounted=u.uncounted))
     names = {s.name for s in opened.sensors} | {u.sensor.split(" ")[0] for u in opened.unavailable}
-    if "estimate" in SENSOR_NAMES and "estimate" not in names:
+    if "estimate" not in names:
         rows.append(
             DeviceRecord(
                 "estimate",

@@ -81,6 +81,10 @@ CREATE INDEX tags_by_tag ON tags (tag);
 """
 
 
+# The newest N runs stay (retention: every save, and history --prune).
+_KEEP_NEWEST = "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
+
+
 def _backfill_v2(db: sqlite3.Connection) -> None:
     """Version 2's columns for the runs saved by version 1, from their records."""
     for run_id, text in db.execute("SELECT id, record FROM runs").fetchall():
@@ -230,17 +234,15 @@ class History:
                 f"the history at {self.path} has schema version {version}, newer than this aicarbon "
                 f"reads ({SCHEMA_VERSION}): upgrade aicarbon, or set AICARBON_HOME to keep another history"
             )
-        if version < SCHEMA_VERSION and not self._read_only():
+        writable = not self.path.exists() or os.access(self.path, os.W_OK)
+        if version < SCHEMA_VERSION and writable:
             self._migrate()
-        if not self._read_only():
+        if writable:
             try:
                 db.execute("PRAGMA journal_mode = WAL")
             except sqlite3.OperationalError:
                 pass  # a file system without shared memory: the default journal still works
         db.execute("PRAGMA foreign_keys = ON")
-
-    def _read_only(self) -> bool:
-        return self.path.exists() and not os.access(self.path, os.W_OK)
 
     def _version(self) -> int:
         app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
@@ -258,9 +260,7 @@ class History:
             version = int(db.execute("PRAGMA user_version").fetchone()[0])  # again, under the lock
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 script, backfill = _MIGRATIONS[target]
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
+                _run_script(db, script)
                 if backfill is not None:
                     backfill(db)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -320,10 +320,7 @@ class History:
                 db.executemany(
                     "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.tags]
                 )
-                db.execute(
-                    "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)",
-                    (self.max_runs,),
-                )
+                db.execute(_KEEP_NEWEST, (self.max_runs,))
         except sqlite3.Error as exc:
             raise StoreError(
                 f"could not save the run in the history at {self.path} ({_describe(exc)})"
@@ -340,10 +337,7 @@ class History:
             with self._write() as db:
                 before = db.execute("SELECT count(*) FROM runs").fetchone()[0]
                 if keep is not None:
-                    db.execute(
-                        "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)",
-                        (keep,),
-                    )
+                    db.execute(_KEEP_NEWEST, (keep,))
                 if older_than_days is not None:
                     cutoff = parse_when(f"{older_than_days}d", now)
                     db.execute("DELETE FROM runs WHERE start_utc < ?", (cutoff,))
@@ -446,10 +440,16 @@ def _empty_database() -> sqlite3.Connection:
     """No history yet: an empty one in memory, so that listing it is not an error."""
     db = sqlite3.connect(":memory:", isolation_level=None)
     for target in range(1, SCHEMA_VERSION + 1):
-        for statement in _MIGRATIONS[target][0].split(";"):
-            if statement.strip():
-                db.execute(statement)
+        _run_script(db, _MIGRATIONS[target][0])
     return db
+
+
+def _run_script(db: sqlite3.Connection, script: str) -> None:
+    """A migration's statements, one by one, inside the caller's transaction (executescript
+    would commit it first)."""
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
 
 
 def _make_private(path: Path) -> None:
