@@ -7,6 +7,7 @@ import textwrap
 
 from ..records import DeviceRecord, DevicesRecord
 from .escape import escaped_copy
+from .terminal import shorten
 from .units import fmt_power
 
 WIDTH = 80
@@ -42,8 +43,7 @@ def render(record: DevicesRecord) -> str:
         name = d.label or d.sensor
         if not d.in_total:
             name += " *"
-        if len(name) > NAME_W - 1:
-            name = name[: NAME_W - 2] + "…"
+        name = shorten(name, NAME_W - 1)  # in terminal cells: wide characters count twice
         power = fmt_power(d.power_w) if d.power_w is not None else ""
         if d.method == "estimated" and power:
             power = "~" + power

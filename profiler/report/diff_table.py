@@ -6,19 +6,18 @@ from __future__ import annotations
 import math
 import textwrap
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 
 from ..records import Run
 from .escape import visible
+from .terminal import shorten
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_power
 
 LABEL_W, VALUE_W, RATIO_W = 26, 17, 10
 
 
 def _cell(text: str, width: int, right: bool = True) -> str:
-    text = visible(text)
-    if cell_len(text) > width:
-        text = set_cell_size(text, width - 1) + "…"
+    text = shorten(visible(text), width)
     pad = " " * (width - cell_len(text))
     return pad + text if right else text + pad
 

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.cells import cell_len, set_cell_size
+from rich.cells import cell_len
 
 from ..records import RunSummary
 from .escape import visible
+from .terminal import shorten
 from .units import fmt_duration, fmt_energy
 
 WIDTH = 80
 
 
 def _fit(text: str, width: int) -> str:
-    text = visible(text)
-    if cell_len(text) <= width:
-        return text + " " * (width - cell_len(text))
-    return set_cell_size(text, width - 1) + "…"
+    text = shorten(visible(text), width)
+    return text + " " * (width - cell_len(text))
 
 
 def render(runs: list[RunSummary], where: Path) -> str:

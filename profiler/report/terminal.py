@@ -279,12 +279,12 @@ def _header(run: Run) -> Text:
     room = REPORT_WIDTH - cell_len(lead + middle + duration)
     return Text.assemble(
         (lead.rstrip(), "bold"),
-        "  " + _short(run.command_line, room) + middle,
+        "  " + shorten(run.command_line, room) + middle,
         (duration, "bold"),
     )
 
 
-def _short(text: str, width: int) -> str:
+def shorten(text: str, width: int) -> str:
     """``text`` cut to ``width`` terminal cells (wide characters count twice), with an ellipsis."""
     if cell_len(text) <= width:
         return text
