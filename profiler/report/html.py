@@ -15,6 +15,7 @@ import math
 
 from ..records import DomainRecord, Run
 from .escape import visible
+from .impact_text import ratio_text
 from .labels import label_text
 from .terminal import detail_lines, how_measured, phase_groups
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_power
@@ -94,15 +95,17 @@ def _grade(run: Run) -> str:
     if c is None or c.task is None:
         return ""
     t = c.task
-    ratio = (
-        f"{t.ratio_to_mean:.3g}x the study's mean"
-        if t.ratio_to_mean >= 1
-        else (f"{1 / t.ratio_to_mean:.3g}x less than the study's mean")
-    )
     return (
         f'<p><span class="grade" title="A best to G worst">{h(t.grade)}</span>'
-        f"{h(t.task)}: {h(ratio)} ({c.kwh_per_1000:.3g} kWh per 1,000 {h(c.unit_name)})</p>"
+        f"{h(t.task)}: {h(ratio_text(t.ratio_to_mean))} of the study "
+        f"({c.kwh_per_1000:.3g} kWh per 1,000 {h(c.unit_name)})</p>"
     )
+
+
+def _bar(percent: float, colour: str) -> str:
+    """A horizontal bar, ``percent`` of its cell wide (clamped to 0..100)."""
+    width = max(0.0, min(100.0, percent))
+    return f'<span class="bar" style="width:{width:.1f}%;background:{colour}"></span>'
 
 
 def _colour(i: int) -> str:
@@ -118,7 +121,7 @@ def _energy_table(run: Run, unit: str) -> str:
         '<th class="n">Your command</th><th>Share</th></tr>'
     ]
     for i, d in enumerate(run.domains):
-        width = 0.0 if not d.in_total else max(0.0, min(100.0, 100 * d.energy_j / total))
+        share = 100 * d.energy_j / total if d.in_total else 0.0
         approx = "~" if d.estimated else ""
         rows.append(
             f"<tr><td>{h(d.label)}{'' if d.in_total else ' (not in total)'}</td>"
@@ -126,7 +129,7 @@ def _energy_table(run: Run, unit: str) -> str:
             f'<td class="n">{h(fmt_power(d.energy_j / (run.duration_s or 1.0)))}</td>'
             f"<td>{h(how_measured(d))}</td>"
             f'<td class="n">{h(fmt_energy(d.attributed_j, unit)) if d.in_total else ""}</td>'
-            f'<td><span class="bar" style="width:{width:.1f}%;background:{_colour(i)}"></span></td></tr>'
+            f"<td>{_bar(share, _colour(i))}</td></tr>"
         )
     rows.append(
         f'<tr class="total"><td>Total</td><td class="n">{h(fmt_energy(run.machine_energy_j, unit))}</td>'
@@ -144,7 +147,6 @@ def _phase_table(run: Run, unit: str) -> str:
         '<th class="n">Avg power</th><th class="n">Per unit</th><th>Share of the run</th></tr>'
     ]
     for g in phase_groups(run):
-        width = max(0.0, min(100.0, 100 * g.energy_j / total))
         per_unit = h(fmt_energy(g.energy_j / g.units, unit)) if g.units else ""
         power = h(fmt_power(g.energy_j / g.duration_s)) if g.duration_s > 0 else ""
         rows.append(
@@ -153,7 +155,7 @@ def _phase_table(run: Run, unit: str) -> str:
             f'<td class="n">{h(fmt_energy(g.attributed_j, unit))}</td>'
             f'<td class="n">{h(fmt_duration(g.duration_s))}</td><td class="n">{power}</td>'
             f'<td class="n">{per_unit}</td>'
-            f'<td><span class="bar" style="width:{width:.1f}%;background:#009E73"></span></td></tr>'
+            f"<td>{_bar(100 * g.energy_j / total, '#009E73')}</td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)
@@ -171,11 +173,10 @@ def _grids(run: Run) -> str:
         top = max(c.emissions_g for c in impact.contrast) or 1.0
         rows.append('<table><tr><th>Same energy on the grid of</th><th class="n">CO2e</th><th></th></tr>')
         for c in impact.contrast:
-            width = max(0.0, min(100.0, 100 * c.emissions_g / top))
             rows.append(
                 f"<tr><td>{h(c.label)} ({c.g_per_kwh:.0f} g/kWh)</td>"
                 f'<td class="n">{h(fmt_mass_g(c.emissions_g))}</td>'
-                f'<td><span class="bar" style="width:{width:.1f}%;background:#777"></span></td></tr>'
+                f"<td>{_bar(100 * c.emissions_g / top, '#777')}</td></tr>"
             )
         rows.append("</table>")
     return "".join(rows)
@@ -197,8 +198,7 @@ def _scale(run: Run) -> str:
         label = f"<strong>{h(p.label)}</strong>" if p.is_run else h(p.label)
         rows.append(
             f'<tr><td>{label}</td><td class="n">{p.kwh_per_1000:.3g}</td>'
-            f'<td style="width:45%"><span class="bar" style="width:{width:.1f}%;background:{colour}">'
-            "</span></td></tr>"
+            f'<td style="width:45%">{_bar(width, colour)}</td></tr>'
         )
     rows.append(f'</table><p class="facts">{h(c.study)}. {h(c.boundary)}.</p>')
     return "".join(rows)

@@ -66,7 +66,7 @@ def _per_unit_lines(c: ComparisonRecord, unit: str) -> list[str]:
         t = c.task
         lines += [
             f"vs {t.task} (study mean {t.mean_kwh_per_1000:g} kWh per 1,000, sd {t.std_kwh_per_1000:g}):",
-            f"  {_ratio(t.ratio_to_mean)}: grade {t.grade} (A best to G worst),",
+            f"  {ratio_text(t.ratio_to_mean)}: grade {t.grade} (A best to G worst),",
             f"  less energy than {_share(1 - t.share_of_models_below)} of its models (log-normal fit)",
         ]
     lines.append("kWh per 1,000, log scale (study: whole-node A100 means, GPU+CPU+RAM):")
@@ -84,7 +84,7 @@ def _per_unit_lines(c: ComparisonRecord, unit: str) -> list[str]:
     return lines
 
 
-def _ratio(ratio: float) -> str:
+def ratio_text(ratio: float) -> str:
     if ratio >= 1:
         return f"{fmt_count(ratio)}x the mean"
     return f"{fmt_count(1 / ratio)}x less than the mean"
