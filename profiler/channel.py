@@ -126,7 +126,6 @@ class ChannelReader:
 
     def __init__(self, book: PhaseBook) -> None:
         self.book = book
-        sweep_stale_channels(tempfile.gettempdir())
         self._dir = tempfile.mkdtemp(prefix=CHANNEL_PREFIX)
         self.path = os.path.join(self._dir, "events")
         os.mkfifo(self.path, 0o600)
@@ -160,6 +159,9 @@ class ChannelReader:
                 os.rmdir(self._dir)
             except OSError:
                 pass
+            # Once the command has ended, not before it starts: a large temporary directory
+            # must not delay the measured command.
+            sweep_stale_channels(os.path.dirname(self._dir))
         self.book.end_all()
 
     def _read(self) -> None:

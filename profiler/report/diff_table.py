@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Callable
 
 from rich.cells import cell_len
 
@@ -45,10 +46,9 @@ def render(a: Run, b: Run, a_name: str = "A", b_name: str = "B") -> str:
         _cell("", LABEL_W, right=False) + _cell("A", VALUE_W) + _cell("B", VALUE_W) + _cell("B/A", RATIO_W),
     ]
 
-    def row(label: str, va: float | None, vb: float | None, fmt: object) -> None:
-        show = fmt  # a formatter: value -> text
-        text_a = show(va) if va is not None else "-"  # type: ignore[operator]
-        text_b = show(vb) if vb is not None else "-"  # type: ignore[operator]
+    def row(label: str, va: float | None, vb: float | None, show: Callable[[float], str]) -> None:
+        text_a = show(va) if va is not None else "-"
+        text_b = show(vb) if vb is not None else "-"
         lines.append(
             _cell(label, LABEL_W, right=False)
             + _cell(text_a, VALUE_W)
@@ -64,7 +64,8 @@ def render(a: Run, b: Run, a_name: str = "A", b_name: str = "B") -> str:
     by_a, by_b = {d.id: d for d in a.domains}, {d.id: d for d in b.domains}
     for domain_id in ids:
         da, db = by_a.get(domain_id), by_b.get(domain_id)
-        label = (da or db).label if (da or db) else domain_id  # type: ignore[union-attr]
+        known = da or db
+        label = known.label if known is not None else domain_id
         est = "~" if any(d is not None and d.estimated for d in (da, db)) else ""
         row(
             f"  {est}{label}",
@@ -77,7 +78,7 @@ def render(a: Run, b: Run, a_name: str = "A", b_name: str = "B") -> str:
     row("Average power", a.average_power_w, b.average_power_w, fmt_power)
     row("Peak power", a.peak_power_w, b.peak_power_w, fmt_power)
     if _per_unit(a) is not None or _per_unit(b) is not None:
-        row("Energy per unit", _per_unit(a), _per_unit(b), lambda v: fmt_energy(v))
+        row("Energy per unit", _per_unit(a), _per_unit(b), fmt_energy)
     ea = a.impact.emissions_g if a.impact else None
     eb = b.impact.emissions_g if b.impact else None
     if ea is not None or eb is not None:
