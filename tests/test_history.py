@@ -312,3 +312,14 @@ def test_bytes_that_were_not_utf8_are_saved_and_come_back_exactly(tmp_path: Path
         assert summary.tags == ["t\\udcff"] and summary.note == "n\\udcfe"  # visible escapes
         assert history.runs(Filter(command="caf\\udce9"))[0].id == run_id
         assert history.get(run_id).command == odd.command and history.get(run_id).note == odd.note
+
+
+def test_a_long_command_gives_way_to_its_tags_in_the_listing(tmp_path: Path) -> None:
+    from aicarbon.report.history_table import render
+
+    env = {"AICARBON_HOME": str(tmp_path)}
+    with History.open(env) as history:
+        history.save(a_run(command=["python", "x" * 200], tags=["nightly", "a100"]))
+        text = render(history.runs(), history.path)
+    line = text.splitlines()[1]
+    assert line.endswith("…  [nightly, a100]") and len(line) <= 80, line

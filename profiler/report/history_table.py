@@ -29,10 +29,11 @@ def render(runs: list[RunSummary], where: Path) -> str:
         left = f"{r.id:>5}  {visible(started):<16}  {fmt_duration(r.duration_s):>8}  "
         energy = ("~" if r.method == "estimated" else "") + fmt_energy(r.energy_j)
         left += f"{energy:>9}  {r.exit_status:>4}  "
-        label = " ".join(r.command)
-        if r.tags:
-            label += "  [" + ", ".join(r.tags) + "]"
-        lines.append(left + _fit(label, WIDTH - cell_len(left)).rstrip())
+        room = WIDTH - cell_len(left)
+        # The command keeps at least 10 cells and gives way to the tags: what listings filter on.
+        tags = shorten(visible("  [" + ", ".join(r.tags) + "]"), room - 10) if r.tags else ""
+        label = shorten(visible(" ".join(r.command)), room - cell_len(tags)) + tags
+        lines.append(left + label)
         extra = []
         if r.units:
             extra.append(f"{fmt_energy(r.energy_j / r.units)} per unit ({r.units:g})")
