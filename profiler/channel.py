@@ -14,27 +14,39 @@ write one JSON line per event::
 Each line is one ``write`` of less than PIPE_BUF bytes, so lines from several threads or
 processes never interleave. The parent reads them in a thread and takes a sample at each
 boundary (``PhaseBook``): a phase's edges are where the parent read them, tens of microseconds
-after the child wrote them. Lines are untrusted: malformed ones are ignored, names are cut to
-200 characters and escaped where shown. Without the variable (code run outside aicarbon), or
-once aicarbon stopped reading, the calls do nothing.
+after the child wrote them.
+
+Lines are untrusted, and the reader survives whatever arrives (any bytes, any size, any rate,
+any JSON): a line longer than ``MAX_LINE`` is dropped, and so is one that is not an event
+this version knows (counted in ``ignored``); names are cut to 200 characters and escaped
+where shown; a unit count must be a number from 0 to ``phases.MAX_UNITS``; at most
+``phases.MAX_OPEN`` phases are open at once. Only the parent can stop the reader (with a
+random token that no child sees). The writer never waits for the reader: it opens the pipe
+without blocking (no reader: nothing to do), and an event that finds the pipe full (1 MB,
+some 16,000 events behind) is dropped. Without the variable (code run outside aicarbon),
+or once aicarbon stopped reading, the calls do nothing.
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
-import math
 import os
+import secrets
 import tempfile
 import threading
 import time
 from typing import Any
 
-from .phases import PhaseBook
+from .phases import MAX_UNITS, PhaseBook
 
 CHANNEL_ENV = "AICARBON_CHANNEL"
 MAX_LINE = 512  # below PIPE_BUF (4096 on Linux): one atomic write
 MAX_NAME = 200
+MAX_KEY = 64  # characters of a phase's id
+PIPE_SIZE = 1 << 20  # room for some 16,000 events behind the reader (Linux's unprivileged maximum)
+READ_CHUNK = 1 << 16
 
 
 CHANNEL_PREFIX = "aicarbon-channel-"
@@ -91,12 +103,21 @@ def send(event: dict[str, Any]) -> None:
     except OSError:
         return
     try:
-        os.set_blocking(fd, True)
-        os.write(fd, line.encode())
+        _write_without_waiting(fd, line.encode())
     except OSError:
         pass  # measuring must never break the measured code
     finally:
         os.close(fd)
+
+
+def _write_without_waiting(fd: int, data: bytes) -> None:
+    """One atomic write (``data`` is under PIPE_BUF) on a non-blocking pipe. A full pipe (a
+    reader thousands of events behind, or stopped) drops the event: the measured code never
+    waits for aicarbon."""
+    try:
+        os.write(fd, data)
+    except BlockingIOError:
+        pass
 
 
 class NoChannel:
@@ -131,10 +152,17 @@ class ChannelReader:
         os.mkfifo(self.path, 0o600)
         self._read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         os.set_blocking(self._read_fd, True)
+        try:  # a larger pipe: bursts of events wait in it rather than being dropped
+            fcntl.fcntl(self._read_fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+        except OSError:
+            pass  # above /proc/sys/fs/pipe-max-size: the default 64 kB
         # Held open so that the reader never sees the end of the pipe between writers.
         self._keep_fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
+        # Not JSON, and secret: no child can stop the reader by writing it.
+        self._stop_line = b"\x00stop " + secrets.token_hex(16).encode()
         self._thread = threading.Thread(target=self._read, name="aicarbon-channel", daemon=True)
-        self.ignored = 0
+        self.ignored = 0  # lines dropped: too long, not JSON, not an event, out of bounds
+        self.failure: str | None = None  # a bug in the reader (it then drains and drops)
 
     @property
     def child_env(self) -> dict[str, str]:
@@ -147,7 +175,7 @@ class ChannelReader:
         """Read what is in flight, stop, clean up, and end the phases left open."""
         if self._keep_fd >= 0:
             try:
-                os.write(self._keep_fd, b'{"e":"_stop"}\n')
+                os.write(self._keep_fd, self._stop_line + b"\n")
             except OSError:
                 pass
             if self._thread.is_alive():
@@ -165,28 +193,93 @@ class ChannelReader:
         self.book.end_all()
 
     def _read(self) -> None:
-        with os.fdopen(self._read_fd, "rb") as pipe:
-            for raw in pipe:
-                try:
-                    event = json.loads(raw)
-                    if event.get("e") == "_stop":
-                        return
-                    self.handle(event)
-                except (ValueError, TypeError, AttributeError):
-                    self.ignored += 1
+        fd = self._read_fd
+        try:
+            self._read_lines(fd)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not hang the measured command
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self._drain(fd)
+        finally:
+            os.close(fd)
 
-    def handle(self, event: Any) -> None:
-        kind = event.get("e")
-        key = (event.get("pid"), event.get("id"))
-        if kind == "start" and isinstance(event.get("name"), str):
-            self.book.start(key, event["name"][:MAX_NAME])
-        elif kind == "end":
-            self.book.end(key)
-        elif kind == "units":
-            n = event.get("n")
-            if isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n) and n >= 0:
-                self.book.add_units(n)
-            else:
-                self.ignored += 1
-        else:
+    def _read_lines(self, fd: int) -> None:
+        """Split the stream into lines of at most ``MAX_LINE`` bytes; longer ones are skipped
+        to their end without being kept (memory stays bounded whatever a child writes)."""
+        pending = b""
+        skipping = False  # inside a line already too long
+        while True:
+            chunk = os.read(fd, READ_CHUNK)
+            if not chunk:
+                return  # every writer gone (cannot happen while _keep_fd is open)
+            lines = chunk.split(b"\n")
+            for i, piece in enumerate(lines):
+                last = i == len(lines) - 1
+                if skipping:
+                    if not last:
+                        skipping = False  # the long line ends here
+                    continue
+                pending += piece
+                if last:
+                    if len(pending) > MAX_LINE:
+                        self.ignored += 1
+                        pending, skipping = b"", True
+                    break
+                line, pending = pending, b""
+                if line == self._stop_line:
+                    return
+                self._take(line)
+
+    def _drain(self, fd: int) -> None:
+        """After a reader bug: keep the pipe empty (writers never wait) until the stop line."""
+        tail = b""
+        while True:
+            try:
+                chunk = os.read(fd, READ_CHUNK)
+            except OSError:
+                return
+            if not chunk or self._stop_line in tail + chunk:
+                return
+            tail = chunk[-len(self._stop_line) :]
+
+    def _take(self, raw: bytes) -> None:
+        if len(raw) > MAX_LINE:
             self.ignored += 1
+            return
+        try:
+            event = json.loads(raw)
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, a number of 5,000 digits
+            self.ignored += 1
+            return
+        try:
+            if not (isinstance(event, dict) and self.handle(event)):
+                self.ignored += 1
+        except Exception:  # noqa: BLE001 - a sampling hiccup loses one event, not the channel
+            self.ignored += 1
+
+    def handle(self, event: dict[str, Any]) -> bool:
+        """Apply one event; False when it is not one this version knows, or out of bounds."""
+        kind = event.get("e")
+        if kind == "units":
+            n = event.get("n")
+            # Comparisons first: NaN and integers too large for a float fail them.
+            if isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n <= MAX_UNITS:
+                return self.book.add_units(float(n))
+            return False
+        key = _key(event)
+        if key is None:
+            return False
+        if kind == "start" and isinstance(event.get("name"), str):
+            return self.book.start(key, event["name"][:MAX_NAME])
+        if kind == "end":
+            self.book.end(key)
+            return True
+        return False
+
+
+def _key(event: dict[str, Any]) -> tuple[int, str] | None:
+    """A phase's key: the writer's PID and the phase's id (both checked: a key is hashed)."""
+    pid, ident = event.get("pid"), event.get("id")
+    if isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 1 << 32:
+        if isinstance(ident, str) and len(ident) <= MAX_KEY:
+            return pid, ident
+    return None

@@ -20,8 +20,9 @@ from typing import Any
 
 from . import grid
 from .datafiles import read_csv
+from .phases import MAX_UNITS
 from .records import ContrastRecord, GridRecord, ImpactRecord, Run, WaterRecord
-from .settings import MAX_UNITS, Setting
+from .settings import Setting
 
 J_PER_KWH = 3.6e6
 CONTRAST_GRIDS = ("FRA", None, "CHN")  # None: the world average

@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     from .sampler import Sampler
 
 Mark = Callable[[], tuple[float, tuple[float, float]]]
+# Bounds shared by every writer (the book) and the reader (records.Run.check): a record that
+# aicarbon writes is always one it can read back.
 MAX_RECORDS = 10_000  # per run; beyond, phases are counted but not kept (the record stays small)
+MAX_OPEN = 1_000  # phases open at once; beyond, starts are refused (and so depth < MAX_OPEN)
+MAX_UNITS = 1e15  # units in one run: a quadrillion inferences; anything above is a typo
 
 
 def sample_mark(sampler: Sampler, accumulator: Accumulator) -> Mark:
@@ -54,11 +58,22 @@ class PhaseBook:
         self.counted = 0.0
         self.records: list[PhaseRecord] = []
         self.dropped = 0  # phases beyond MAX_RECORDS
+        self.refused = 0  # starts beyond MAX_OPEN open phases (and reopened keys)
+        self.units_refused = 0  # counts that would take the total past MAX_UNITS
 
-    def start(self, key: Hashable, name: str) -> None:
+    def start(self, key: Hashable, name: str) -> bool:
+        """Open a phase; False (refused) when ``MAX_OPEN`` are open or ``key`` is open already."""
+        with self._lock:
+            if len(self._open) >= MAX_OPEN or key in self._open:
+                self.refused += 1
+                return False
         t, joules = self._mark()
         with self._lock:
+            if len(self._open) >= MAX_OPEN or key in self._open:
+                self.refused += 1
+                return False
             self._open[key] = _Open(str(name), len(self._open), t, joules)
+        return True
 
     def end(self, key: Hashable) -> None:
         from .records import PhaseRecord
@@ -88,11 +103,17 @@ class PhaseBook:
                 )
             )
 
-    def add_units(self, n: float) -> None:
+    def add_units(self, n: float) -> bool:
+        """Count ``n`` units (a finite number, 0 to ``MAX_UNITS``: the caller checks); False,
+        and nothing counted, when the run's total would pass ``MAX_UNITS``."""
         with self._lock:
+            if not 0 <= n <= MAX_UNITS - self.counted:
+                self.units_refused += 1
+                return False
             self.counted += n
             for phase in self._open.values():
                 phase.units += n
+        return True
 
     def end_all(self) -> None:
         """End the phases still open (an exception, a child that exited), innermost first."""

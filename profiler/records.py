@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .output_file import write_text
+from .phases import MAX_OPEN, MAX_RECORDS, MAX_UNITS
 from .record_codec import RecordError, decode, read_json_file, take
 
 SCHEMA = "aicarbon.run/2"
@@ -22,6 +23,7 @@ SCHEMA = "aicarbon.run/2"
 # ``labels``; it is still read (``Run.from_dict``), and written as version 2 from then on.
 READABLE_SCHEMAS = ("aicarbon.run/1", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
+MAX_TIMELINE_POINTS = 1024  # a writer keeps 256 buckets (wrapped_command.TIMELINE_POINTS)
 
 
 # -- the machine -------------------------------------------------------------------------------
@@ -394,6 +396,9 @@ class Run:
         labels = {"labels": {"name": None, "tags": [], "note": None}} if v1 else data
         optional = data.get("impact"), data.get("comparison")
         try:
+            # Before decoding them: a list far beyond what a writer produces costs its size.
+            _refuse_long(data, f"{work}phases", MAX_RECORDS)
+            _refuse_long(data, "timeline.t_s", MAX_TIMELINE_POINTS)
             run = cls(
                 command=take(data, "command", list[str]),
                 start_utc=take(data, "start_utc", str),
@@ -462,12 +467,28 @@ class Run:
             for name in ("start_s", "duration_s", "energy_j", "attributed_j", "units"):
                 if getattr(p, name) < 0:
                     raise RecordError(f"phases[{i}].{name}: {getattr(p, name):g} is negative")
+        self._check_work()
         ids = [d.id for d in self.domains]
         if len(set(ids)) != len(ids):
             raise RecordError("energy.domains: two domains have the same id")
         self.timeline.check(set(ids))
         if self.comparison is not None:
             self.comparison.check()
+
+    def _check_work(self) -> None:
+        """The bounds every writer keeps (phases.PhaseBook): a record beyond them was not
+        written by aicarbon, and rendering it could take minutes and gigabytes."""
+        if len(self.phases) > MAX_RECORDS:
+            raise RecordError(f"work.phases: {len(self.phases)} phases; aicarbon keeps at most {MAX_RECORDS}")
+        for i, p in enumerate(self.phases):
+            if not 0 <= p.depth < MAX_OPEN:
+                raise RecordError(f"work.phases[{i}].depth: {p.depth} is not from 0 to {MAX_OPEN - 1}")
+            if p.units > MAX_UNITS:
+                raise RecordError(f"work.phases[{i}].units: more than {MAX_UNITS:.0e}")
+        if not 0 <= self.units_counted <= MAX_UNITS:
+            raise RecordError(f"work.units_counted: {self.units_counted:g} is not from 0 to {MAX_UNITS:.0e}")
+        if self.comparison is not None and (self.comparison.units or 0) > MAX_UNITS:
+            raise RecordError(f"comparison.units: more than {MAX_UNITS:.0e}")
 
     def to_json(self) -> str:
         """Strict JSON (``NaN`` and infinities raise ``ValueError``: they are never written)."""
@@ -482,6 +503,14 @@ class Run:
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
+
+
+def _refuse_long(data: dict[str, Any], dotted: str, limit: int) -> None:
+    node: Any = data
+    for key in dotted.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, list) and len(node) > limit:
+        raise RecordError(f"{dotted}: {len(node)} entries; aicarbon writes at most {limit}")
 
 
 # -- the local history's listing (kept by store.py) ----------------------------------------------------

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AicarbonError
+from .phases import MAX_UNITS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -122,7 +123,6 @@ SPECS = {
 
 DEFAULT_INTERVAL_S = 0.1
 INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
-MAX_UNITS = 1e15  # a quadrillion inferences in one run: anything above is a typo
 MAX_TAGS = 32
 MAX_LABEL_CHARS = 1000  # a name, a tag or a note
 
@@ -178,7 +178,7 @@ class RunSettings:
                 )
         units = self.units
         if units is not None and not (
-            isinstance(units, (int, float)) and math.isfinite(units) and 0 < units <= MAX_UNITS
+            isinstance(units, (int, float)) and not isinstance(units, bool) and 0 < units <= MAX_UNITS
         ):
             raise SettingsError(
                 f"{self.named('units')} must be a positive number of units, "

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .phases import PhaseBook, sample_mark
+from .phases import MAX_UNITS, PhaseBook, sample_mark
 
 if TYPE_CHECKING:
     from .accounting import Accumulator
@@ -196,7 +196,7 @@ class Tracker:
             raise RuntimeError("this tracker is not measuring")
         from .child_process import ChildExit
         from .sensors.host import host_info
-        from .wrapped_command import build_run, utc_now
+        from .wrapped_command import book_notes, build_run, utc_now
 
         try:
             state.book.end_all()  # phases left open by an exception end with the run
@@ -216,6 +216,7 @@ class Tracker:
             run.tree_method = "process CPU time (in-process)"
             run.phases = list(state.book.records)
             run.units_counted = state.book.counted
+            run.notes += book_notes(state.book)
         finally:
             state.opened.close()
             state.proc_stat.close()
@@ -239,7 +240,10 @@ class Tracker:
         check_units(n)
         if self._state is None:
             raise RuntimeError("add_units() needs a tracker that is measuring")
-        self._state.book.add_units(n)
+        if not self._state.book.add_units(float(n)):
+            raise ValueError(
+                f"add_units({n!r}) would take the run's count past {MAX_UNITS:.0e} units; not counted"
+            )
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -279,8 +283,13 @@ class Tracker:
 
 
 def check_units(n: object) -> None:
-    if not (isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n < float("inf")):
-        raise ValueError(f"add_units needs a finite, non-negative number; got {n!r}")
+    """``ValueError`` unless ``n`` is a number from 0 to ``MAX_UNITS`` (NaN, infinities and
+    integers too large for a float fail every comparison here, so none gets through)."""
+    if not (isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n <= MAX_UNITS):
+        shown = repr(n)
+        if isinstance(n, int) and abs(n) >= 10**30:  # repr() of 5,000 digits raises ValueError
+            shown = f"an integer of about {int(abs(n).bit_length() * 0.30103) + 1} digits"
+        raise ValueError(f"add_units needs a number of units from 0 to {MAX_UNITS:.0e}; got {shown}")
 
 
 def _cpu() -> Any:

@@ -9,10 +9,10 @@ from types import ModuleType
 
 from . import __version__
 from .accounting import Accumulator
-from .channel import NoChannel, open_channel
+from .channel import ChannelReader, NoChannel, open_channel
 from .child_process import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .gpu_owner import GpuOwners, decide
-from .phases import MAX_RECORDS, PhaseBook, sample_mark
+from .phases import MAX_OPEN, MAX_RECORDS, MAX_UNITS, PhaseBook, sample_mark
 from .process_tree import ProcessTree, TreeAccounting, in_this_namespace, nvidia_minors_open, open_tree
 from .records import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from .sampler import Sampler
@@ -141,10 +141,38 @@ def _measure(
     run.phases = list(book.records)
     if isinstance(channel, NoChannel):
         run.notes.append(channel.why)
+    else:
+        run.notes += channel_notes(channel)
     run.units_counted = book.counted
-    if book.dropped:
-        run.notes.append(f"{book.dropped} phases beyond the first {MAX_RECORDS} were not kept")
+    run.notes += book_notes(book)
     return run, exit_
+
+
+def channel_notes(channel: ChannelReader) -> list[str]:
+    notes = []
+    if channel.ignored:
+        notes.append(
+            f"{channel.ignored} lines the command wrote to aicarbon's channel were ignored (too long, "
+            "not an event, or out of bounds)"
+        )
+    if channel.failure:
+        notes.append(f"the channel stopped taking events after an aicarbon bug ({channel.failure})")
+    return notes
+
+
+def book_notes(book: PhaseBook) -> list[str]:
+    notes = []
+    if book.dropped:
+        notes.append(f"{book.dropped} phases beyond the first {MAX_RECORDS} were not kept")
+    if book.refused:
+        notes.append(
+            f"{book.refused} phases were not opened: {MAX_OPEN} were open already, or the same id was"
+        )
+    if book.units_refused:
+        notes.append(
+            f"{book.units_refused} unit counts were refused: the run's total would pass {MAX_UNITS:.0e}"
+        )
+    return notes
 
 
 def gpu_owner_check(opened: OpenSensors, pids: Callable[[], set[int]]) -> Callable[[], GpuOwners] | None:

@@ -4,8 +4,10 @@ add_units under ``aicarbon run``), through the channel aicarbon opens for it."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
+import pytest
 from aicarbon.channel import CHANNEL_ENV, ChannelReader, send
 from aicarbon.phases import PhaseBook
 from conftest import run_aicarbon
@@ -66,18 +68,6 @@ def test_explicit_units_win_over_counted_ones(tmp_path: Path) -> None:
     )
 
 
-def test_outside_aicarbon_the_calls_do_nothing(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    import aicarbon
-
-    monkeypatch.delenv(CHANNEL_ENV, raising=False)
-    with aicarbon.phase("alone"):
-        aicarbon.add_units(3)
-    monkeypatch.setenv(CHANNEL_ENV, f"fifo:{tmp_path / 'gone'}")  # aicarbon has stopped reading
-    send({"e": "units", "n": 1})
-    with aicarbon.phase("after"):
-        aicarbon.add_units(1)
-
-
 def test_hostile_events_are_ignored_or_bounded() -> None:
     marks = iter(range(1000))
     book = PhaseBook(lambda: (float(next(marks)), (0.0, 0.0)), lambda: 0.0)
@@ -87,18 +77,175 @@ def test_hostile_events_are_ignored_or_bounded() -> None:
             {"e": "units", "n": -5},
             {"e": "units", "n": True},
             {"e": "units", "n": "9"},
+            {"e": "units", "n": 10**400},  # math.isfinite() of it raised OverflowError
+            {"e": "units", "n": 1e300},  # more than a record may hold
             {"e": "start", "pid": 1, "id": "a", "name": 42},
+            {"e": "start", "pid": 1, "id": ["unhashable"], "name": "x"},
+            {"e": "start", "pid": 1, "id": "i" * 65, "name": "x"},
             {"e": "boom"},
-            {"e": "end", "pid": 1, "id": "never-started"},
+            ["not", "an", "object"],
         ):
-            reader.handle(event)
+            reader._take(json.dumps(event).encode())
+        reader._take(b"{" * 400 + b"}" * 400)
+        reader._take(b"\xff\xfe not UTF-8")
+        reader._take(b"[" * 100_000)  # too long, and too deep for the parser
+        reader.handle({"e": "end", "pid": 1, "id": "never-started"})  # harmless: nothing ends
         reader.handle({"e": "start", "pid": 1, "id": "b", "name": "x" * 5000 + "\x1b[2J"})
         reader.handle({"e": "units", "n": 2.5})
     finally:
         reader.finish(0.5)
-    assert reader.ignored == 5 and book.counted == 2.5
+    assert reader.ignored == 13 and book.counted == 2.5 and reader.failure is None
     (phase,) = book.records  # ended by finish(): a phase left open ends with the run
     assert len(phase.name) == 200 and phase.units == 2.5
+
+
+def _fed_reader(chunks: list[bytes]) -> tuple[ChannelReader, PhaseBook]:
+    """A started reader, the chunks written to its pipe by a thread with blocking writes (as a
+    hostile child would), then one valid phase: the reader must survive and take it."""
+    import os
+    import threading
+
+    book = PhaseBook(lambda: (0.0, (0.0, 0.0)), lambda: 0.0)
+    reader = ChannelReader(book)
+    reader.start()
+
+    def write() -> None:
+        fd = os.open(reader.path, os.O_WRONLY)  # a blocking open, as a plain open() does
+        try:
+            for chunk in chunks:
+                os.write(fd, chunk)
+            os.write(fd, b'\n{"e":"start","pid":7,"id":"k","name":"survived"}\n')
+            os.write(fd, b'{"e":"end","pid":7,"id":"k"}\n')
+        finally:
+            os.close(fd)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    writer.join(60)
+    hung = writer.is_alive()
+    reader.finish(5.0)
+    assert not hung, "a writer blocked on the channel: the reader stopped reading"
+    return reader, book
+
+
+def test_the_reader_survives_random_bytes_and_random_json() -> None:
+    """A fuzz test with a fixed seed: random bytes (newlines, NULs, invalid UTF-8, lines of up
+    to 300 kB) and random JSON (deep, huge integers, every type where a field is expected)."""
+    import random
+
+    rng = random.Random(1515)
+    chunks: list[bytes] = []
+    for _ in range(300):
+        size = rng.choice([1, 10, 100, 511, 512, 513, 4096, 70_000, 300_000])
+        chunks.append(bytes(rng.getrandbits(8) for _ in range(min(size, 2000))) * max(1, size // 2000))
+    values: list[object] = [None, True, -1, 0, 2.5, 10**400, -(10**50), 1e308, "", "x" * 600, [], {}, [[[]]]]
+    for _ in range(2000):
+        event: dict[str, object] = {}
+        for key in ("e", "pid", "id", "name", "n"):
+            if rng.random() < 0.7:
+                event[key] = rng.choice([*values, "start", "end", "units", "_stop", rng.randrange(1 << 40)])
+        chunks.append(json.dumps(event).encode() + b"\n")
+    chunks.append(b"[" * 5000 + b"\n" + b"9" * 5000 + b"\n" + b'{"e":"_stop"}\n')  # no child can stop it
+    reader, book = _fed_reader(chunks)
+    assert reader.failure is None and reader.ignored > 2000
+    assert "survived" in [p.name for p in book.records]
+    assert 0 <= book.counted <= 1e15 and book.open_count == 0
+
+
+def test_a_child_writing_a_huge_integer_neither_hangs_nor_loses_its_phases(tmp_path: Path) -> None:
+    """The case that hung for ten minutes: a 401-digit unit count, then the child opens the
+    channel again, blocking, with a plain open(). A timeout fails the test instead of hanging."""
+    import subprocess
+
+    from conftest import AICARBON, hermetic_env
+
+    child = tmp_path / "hostile.py"
+    child.write_text(
+        "import os, aicarbon\n"
+        "path = os.environ['AICARBON_CHANNEL'][5:]\n"
+        "with open(path, 'w') as f:\n"
+        "    f.write('{\"e\":\"units\",\"n\":' + '9' * 401 + '}\\n')\n"
+        "with open(path, 'wb') as f:\n"
+        "    f.write(b'\\xff' * 100000 + b'\\n')\n"
+        "with open(path, 'w') as f:\n"  # blocking: it hung here when the reader had died
+        '    f.write(\'{"e":"units","n":3}\\n\')\n'
+        "with aicarbon.phase('after'):\n"
+        "    aicarbon.add_units(2)\n"
+    )
+    out = subprocess.run(
+        [*AICARBON, "run", "-q", "--no-save", "--json", "r.json", "--", sys.executable, str(child)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        start_new_session=True,
+        cwd=tmp_path,
+        env=hermetic_env(None),
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Traceback" not in out.stderr
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["work"]["units_counted"] == 5.0
+    assert [p["name"] for p in data["work"]["phases"]] == ["after"]
+    assert any("2 lines the command wrote to aicarbon's channel were ignored" in n for n in data["notes"])
+
+
+def test_a_writer_never_waits_for_a_reader_that_does_not_read(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A reader that holds the pipe but reads nothing (a stopped aicarbon): the pipe fills, and
+    every further event is dropped after a bounded wait instead of blocking the code."""
+    import os
+    import threading
+
+    import aicarbon
+
+    fifo = tmp_path / "events"
+    os.mkfifo(fifo)
+    stuck_reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    monkeypatch.setenv(CHANNEL_ENV, f"fifo:{fifo}")
+
+    def flood() -> None:
+        for _ in range(20_000):  # about 60 bytes each: more than a 1 MB pipe holds
+            aicarbon.add_units(1)
+            with aicarbon.phase("p"):
+                pass
+
+    writer = threading.Thread(target=flood, daemon=True)
+    try:
+        writer.start()
+        writer.join(120)
+        assert not writer.is_alive(), "aicarbon.phase() blocked on a full channel"
+    finally:
+        os.close(stuck_reader)
+
+
+def test_outside_aicarbon_the_calls_do_nothing(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Without the variable nothing is written anywhere; with it but no reader (aicarbon has
+    stopped), nothing is written and nothing blocks: the pipe stays empty."""
+    import os
+
+    import aicarbon
+
+    monkeypatch.delenv(CHANNEL_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    with aicarbon.phase("alone"):
+        aicarbon.add_units(3)
+    assert list(tmp_path.iterdir()) == []
+    fifo = tmp_path / "gone"
+    os.mkfifo(fifo)
+    monkeypatch.setenv(CHANNEL_ENV, f"fifo:{fifo}")  # a channel whose aicarbon has stopped reading
+    send({"e": "units", "n": 1})
+    with aicarbon.phase("after"):
+        aicarbon.add_units(1)
+    # Now a reader appears: had anything been written (or buffered) before, it would be here.
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        assert os.read(reader, 4096) == b""
+    finally:
+        os.close(reader)
+    with pytest.raises(ValueError, match="from 0 to 1e\\+15"):
+        aicarbon.add_units(10**400)  # the documented ValueError, not OverflowError
+    with pytest.raises(ValueError):
+        aicarbon.add_units(1e300)
 
 
 def test_without_a_writable_temporary_directory_the_command_is_still_measured(
