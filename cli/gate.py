@@ -316,7 +316,13 @@ def compare(
     markdown: MarkdownFile = None,
 ) -> None:
     """Compare saved samples: is NEW a regression against BASE? Exit 1 if so."""
-    from aicarbon.gate import NotComparable, check_comparable, compare_all
+    from aicarbon.gate import (
+        FailedBenchmark,
+        NotComparable,
+        check_comparable,
+        compare_all,
+        require_successful,
+    )
 
     if len(files) % 2:
         raise fail("compare takes pairs of files: BASE NEW [BASE NEW ...]")
@@ -334,12 +340,15 @@ def compare(
     outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     pairs = [(_load(files[i]), _load(files[i + 1])) for i in range(0, len(files), 2)]
     try:
+        for i, samples in enumerate(s for pair in pairs for s in pair):
+            require_successful(samples, f"{files[i]} ({samples.name})")
         for base, new in pairs:
             for reason in check_comparable(base, new, settings):
                 say(f"warning: {reason} (compared anyway: --allow-env-mismatch)")
-    except NotComparable as exc:
+        comparisons = compare_all(pairs, settings)
+    except (NotComparable, FailedBenchmark) as exc:
         raise _undecided(str(exc), settings) from None
-    raise typer.Exit(_emit(compare_all(pairs, settings), settings, outputs))
+    raise typer.Exit(_emit(comparisons, settings, outputs))
 
 
 # -- ab ----------------------------------------------------------------------------------------------
@@ -480,7 +489,14 @@ def check(
     A missing baseline is a warning, exit 0."""
     from aicarbon.baseline import Baseline
     from aicarbon.bench import Arm
-    from aicarbon.gate import NotComparable, budget_only, check_comparable, compare_history
+    from aicarbon.gate import (
+        FailedBenchmark,
+        NotComparable,
+        budget_only,
+        check_comparable,
+        compare_history,
+        require_successful,
+    )
     from aicarbon.records import Verdict
 
     project = _project()
@@ -522,10 +538,13 @@ def check(
         )
         raise typer.Exit(_emit([budget_only(new, settings, Verdict.NO_BASELINE)], settings, outputs))
     try:
+        for j, session in enumerate(sessions, start=1):
+            require_successful(session, f"{path}: {new.name!r}, stored session {j} of {len(sessions)}")
         check_comparable(sessions[-1], new, settings)
-    except NotComparable as exc:
+        comparison = compare_history(sessions, new, settings)
+    except (NotComparable, FailedBenchmark) as exc:
         raise _undecided(str(exc), settings) from None
-    raise typer.Exit(_emit([compare_history(sessions, new, settings)], settings, outputs))
+    raise typer.Exit(_emit([comparison], settings, outputs))
 
 
 @baseline_app.command("update", context_settings={"allow_interspersed_args": False})
@@ -561,7 +580,13 @@ def baseline_update(
     except AicarbonError as exc:
         raise fail(f"--baseline: {exc}") from None
     if from_samples is not None:
+        from aicarbon.gate import FailedBenchmark, require_successful
+
         samples = _load(from_samples)
+        try:
+            require_successful(samples, f"{from_samples} ({samples.name})")
+        except FailedBenchmark as exc:
+            raise fail(f"{exc}; not stored as a baseline") from None
     else:
         argv = _command(project, command, "baseline update")
         options = _bench_options(project, runs, warmup, units, unit_name)

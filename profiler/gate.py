@@ -47,6 +47,24 @@ class NotComparable(AicarbonError):
     """Samples from environments that cannot be compared (exit 2 unless allowed)."""
 
 
+class FailedBenchmark(AicarbonError):
+    """Samples with a run whose command failed: nothing can be decided on them (exit 2)."""
+
+
+def require_successful(samples: Samples, where: str | None = None) -> None:
+    """``FailedBenchmark`` when a run of ``samples`` did not exit 0 (an error status, or killed
+    by a signal: 128 + N): its energy is that of a crash, not of the benchmark."""
+    failed = [(i, r.exit_status) for i, r in enumerate(samples.runs, start=1) if r.exit_status != 0]
+    if failed:
+        i, status = failed[0]
+        how = f"was killed by signal {status - 128}" if status > 128 else f"exited with status {status}"
+        more = f" (and {len(failed) - 1} more runs failed)" if len(failed) > 1 else ""
+        raise FailedBenchmark(
+            f"{where or samples.name}: run {i} of {len(samples.runs)} {how}{more}; a failed benchmark "
+            "cannot be compared: nothing decided"
+        )
+
+
 @dataclass(frozen=True)
 class GateSettings:
     threshold: float = 0.10
@@ -74,7 +92,11 @@ def check_comparable(base: Samples, new: Samples, settings: GateSettings) -> lis
 def compare_all(
     pairs: list[tuple[Samples, Samples]], settings: GateSettings, rule: str = "two samples"
 ) -> list[GateComparison]:
-    """Compare each (base, new) pair; p-values are Holm-adjusted across the pairs."""
+    """Compare each (base, new) pair; p-values are Holm-adjusted across the pairs.
+    ``FailedBenchmark`` when a run of either side failed."""
+    for base, new in pairs:
+        require_successful(base)
+        require_successful(new)
     tests = [mann_whitney(b.metric(), n.metric()) for b, n in pairs]
     greater = holm([t.p_greater for t in tests])
     less = holm([t.p_less for t in tests])
@@ -162,7 +184,10 @@ def _median_ratio(a: list[float], b: list[float]) -> float | None:
 
 def compare_history(sessions: list[Samples], new: Samples, settings: GateSettings) -> GateComparison:
     """Against stored sessions: a prediction interval of their medians when there are enough,
-    else the single-baseline rule against the pooled latest session."""
+    else the single-baseline rule against the pooled latest session. ``FailedBenchmark`` when
+    a run of a session, or of the new samples, failed."""
+    for session in [*sessions, new]:
+        require_successful(session)
     if len(sessions) < HISTORY_MIN:
         latest = sessions[-1]
         return compare_all([(latest, new)], settings, rule="single baseline")[0]

@@ -180,7 +180,10 @@ def from_runs(
                 duration_s=r.duration_s,
                 energy_j=r.machine_energy_j,
                 attributed_j=r.attributed_energy_j,
-                exit_status=r.exit_status,
+                # Killed by a signal: 128 + N, as a shell says it (a run record keeps both).
+                exit_status=r.exit_status
+                if r.exit_signal is None
+                else max(r.exit_status, 128 + r.exit_signal),
                 method=r.method,
                 average_power_w=r.average_power_w,
                 domains=[DomainEnergy(d.id, d.energy_j, d.attributed_j) for d in r.counted],
@@ -192,6 +195,11 @@ def from_runs(
         units=units,
         unit_name=unit_name,
     )
+
+
+def _status(run: Run) -> int:
+    """The exit status; killed by a signal: 128 + N, as a shell says it (the record keeps both)."""
+    return run.exit_status if run.exit_signal is None else max(run.exit_status, 128 + run.exit_signal)
 
 
 def git_commit(cwd: Path | None = None) -> str | None:

@@ -329,3 +329,32 @@ def run_aicarbon(
 ) -> subprocess.CompletedProcess[str]:
     """``aicarbon ARGS``, hermetic (see run_hermetic)."""
     return run_hermetic([*AICARBON, *args], cwd=cwd, env=env, input=input)
+
+
+@dataclass
+class CliResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
+    """``aicarbon ARGS`` in this process (for rendering and refusals: no start-up cost), in
+    ``hermetic_env(env)`` and ``cwd``; its status and what it printed."""
+
+    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+        from aicarbon.cli.app import run_cli
+
+        for key in [k for k in os.environ if k.startswith("AICARBON_") or k.startswith("GITHUB_")]:
+            monkeypatch.delenv(key)
+        for key, value in hermetic_env(env).items():
+            monkeypatch.setenv(key, value)
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        capsys.readouterr()
+        status = run_cli(list(args))
+        out = capsys.readouterr()
+        return CliResult(status, out.out, out.err)
+
+    return invoke
