@@ -21,6 +21,7 @@ from .records import Run
 
 SAMPLES_SCHEMA = "aicarbon.samples/1"
 MAX_SAMPLES_BYTES = 64 << 20
+MAX_RUNS = 10_000  # per samples file: bench writes at most 1,000 (2,000 for an extended ab arm)
 
 
 @dataclass
@@ -119,6 +120,10 @@ class Samples:
             raise RecordError(
                 f"{where} is not an aicarbon samples file (schema {schema!r}, not {SAMPLES_SCHEMA})"
             )
+        assert isinstance(data, dict)  # the schema check above needs an object
+        runs = data.get("runs")
+        if isinstance(runs, list) and len(runs) > MAX_RUNS:  # before decoding them: they cost their size
+            raise RecordError(f"{where} holds {len(runs)} runs; a samples file holds at most {MAX_RUNS}")
         samples = decode(cls, data, where)
         if not samples.runs:
             raise RecordError(f"{where} holds no runs")

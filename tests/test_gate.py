@@ -235,7 +235,9 @@ class FakeMeasure:
         self.calls.append(arm.name)
         value = self.energies[arm.name].pop(0)
         run = dataclasses.replace(
-            self.template, domains=[dataclasses.replace(d) for d in self.template.domains]
+            self.template,
+            domains=[dataclasses.replace(d) for d in self.template.domains],
+            exit_status=0,  # the template is a run of `sh -c 'exit 3'`; measure_once passes only 0
         )
         counted = run.counted
         for d in counted:

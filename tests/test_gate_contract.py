@@ -65,7 +65,9 @@ def test_compare_refuses_samples_with_a_failed_run(tmp_path: Path, cli) -> None:
 def test_check_refuses_a_stored_session_with_a_failed_run(tmp_path: Path) -> None:
     from aicarbon.baseline import Baseline
 
-    ok = run_aicarbon("bench", "-n", "2", "--warmup", "0", "--name", "t", "-o", "s.json", "--", "true", cwd=tmp_path)
+    ok = run_aicarbon(
+        "bench", "-n", "2", "--warmup", "0", "--name", "t", "-o", "s.json", "--", "true", cwd=tmp_path
+    )
     assert ok.returncode == 0, ok.stderr
     data = json.loads((tmp_path / "s.json").read_text())
     data["runs"][1]["exit_status"] = 139  # a segfault, stored by hand (or by an older tool)
@@ -75,6 +77,83 @@ def test_check_refuses_a_stored_session_with_a_failed_run(tmp_path: Path) -> Non
 
     baseline.add(Samples.load(tmp_path / "s.json"))
     baseline.save(tmp_path / "bl.json")
-    out = run_aicarbon("check", "-n", "2", "--warmup", "0", "--name", "t", "--baseline", "bl.json", "--", "true", cwd=tmp_path)
+    out = run_aicarbon(
+        "check",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--name",
+        "t",
+        "--baseline",
+        "bl.json",
+        "--",
+        "true",
+        cwd=tmp_path,
+    )
     assert out.returncode == 2, out.stderr
     assert "'t', stored session 1 of 1: run 2 of 2 was killed by signal 11" in out.stderr
+
+
+def test_a_thousand_runs_per_arm_match_scipys_normal_approximation() -> None:
+    """Beyond the exact range the test is scipy's asymptotic one (tie and continuity corrected)
+    and the interval's end points are the exact order statistics of the pairwise differences."""
+    import math
+    import random
+
+    from aicarbon import stats
+    from scipy.stats import mannwhitneyu
+
+    rng = random.Random(15)
+    a = [round(rng.gauss(100, 5), 1) for _ in range(1000)]  # rounded: many ties
+    b = [round(rng.gauss(101, 5), 1) for _ in range(1000)]
+    ours = stats.mann_whitney(a, b)
+    assert not ours.exact
+    for alternative, p in (("greater", ours.p_greater), ("less", ours.p_less)):
+        theirs = mannwhitneyu(b, a, alternative=alternative, method="asymptotic", use_continuity=True)
+        assert math.isclose(p, theirs.pvalue, rel_tol=1e-9, abs_tol=1e-300), (alternative, p, theirs)
+    shift = stats.shift_interval(a, b)
+    diffs = sorted(y - x for x in a for y in b)  # a million, listed once here to check
+    k, _ = stats._normal_k(1000, 1000, 0.025)
+    assert (shift.low, shift.high) == (diffs[k - 1], diffs[len(diffs) - k])
+    assert shift.estimate == (diffs[len(diffs) // 2 - 1] + diffs[len(diffs) // 2]) / 2
+    assert 0.949 < shift.confidence < 0.951
+
+
+def test_selection_equals_sorting_on_small_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    import random
+
+    from aicarbon import stats
+
+    rng = random.Random(16)
+    for _ in range(40):
+        a = [math_log(rng.choice([0.5, 1.0, 2.0, rng.uniform(0.1, 10)])) for _ in range(rng.randint(1, 25))]
+        b = [math_log(rng.uniform(0.1, 10)) for _ in range(rng.randint(1, 25))]
+        listed = stats.shift_interval(a, b)
+        monkeypatch.setattr(stats, "LISTED_DIFFERENCES", 0)
+        selected = stats.shift_interval(a, b)
+        monkeypatch.undo()
+        assert listed == selected
+
+
+def math_log(x: float) -> float:
+    import math
+
+    return math.log(x)
+
+
+def test_compare_decides_on_large_samples_and_refuses_beyond_the_bound(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    import random
+
+    rng = random.Random(17)
+    base, new = tmp_path / "b.json", tmp_path / "n.json"
+    samples([rng.gauss(100, 3) for _ in range(1000)]).save(base)
+    samples([rng.gauss(130, 3) for _ in range(1000)]).save(new)
+    out = cli("compare", str(base), str(new))
+    assert out.returncode == 1 and "REGRESSION" in out.stdout and "1000/1000" in out.stdout
+    big = tmp_path / "big.json"
+    samples([100.0] * 10_001).save(big)
+    refused = cli("compare", str(base), str(big))
+    assert (
+        refused.returncode == 2 and "holds 10001 runs; a samples file holds at most 10000" in refused.stderr
+    )
