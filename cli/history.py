@@ -3,7 +3,6 @@ saved records re-rendered. Parse, call the store and the renderers, print."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -79,7 +78,9 @@ def history(
     with History.open(create=False) as store:
         runs = store.runs(where)
     if as_json:
-        typer.echo(json.dumps([r.to_dict() for r in runs], indent=2, allow_nan=False))
+        from aicarbon.record_codec import dumps
+
+        typer.echo(dumps([r.to_dict() for r in runs]), nl=False)
         return
     typer.echo(render(runs, store.path), nl=False)
 

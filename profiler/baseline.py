@@ -13,12 +13,11 @@ and re-checked with ``aicarbon compare``.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .output_file import write_text
-from .record_codec import RecordError, decode, read_json_file
+from .record_codec import RecordError, decode, dumps, read_json_file
 from .samples import Samples
 
 BASELINE_SCHEMA = "aicarbon.baseline/1"
@@ -55,7 +54,7 @@ class Baseline:
         return baseline
 
     def save(self, path: Path) -> None:
-        write_text(path, json.dumps(asdict(self), indent=2, allow_nan=False) + "\n")
+        write_text(path, dumps(asdict(self)))
 
     def entries_named(self, name: str) -> list[Entry]:
         return [e for e in self.entries if e.name == name]

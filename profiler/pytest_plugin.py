@@ -83,7 +83,9 @@ class EnergyPlugin:
             return
         if self.json_path:
             try:
-                Path(self.json_path).write_text(json.dumps(self.results(), indent=2, allow_nan=False) + "\n")
+                from .record_codec import dumps
+
+                Path(self.json_path).write_text(dumps(self.results()))
             except OSError as exc:
                 self.problem = f"aicarbon could not write {self.json_path}: {exc.strerror or exc}"
 

@@ -125,6 +125,19 @@ def _kind(data: object) -> str:
     }.get(type(data), type(data).__name__)
 
 
+def dumps(data: object) -> str:
+    """Strict JSON text of a record (``NaN`` and infinities raise ``ValueError``: never written),
+    indented, one final newline. ``##[`` and ``::`` inside strings are written as JSON escapes
+    (``#\\u0023[``, ``:\\u003a``): the same strings to any parser, and no line that a CI runner
+    could read as a workflow command when the JSON is printed in a job's log."""
+    text = json.dumps(data, indent=2, allow_nan=False)
+    if "##[" in text:
+        text = text.replace("##[", "#\\u0023[")
+    if "::" in text:  # only inside strings: JSON's own syntax never has two colons in a row
+        text = text.replace("::", ":\\u003a")
+    return text + "\n"
+
+
 def read_json_file(path: Path, what: str, max_bytes: int) -> object:
     """A file's strict JSON (no NaN or Infinity), or ``RecordError`` in one sentence saying why
     it is not a ``what`` (missing, a directory, unreadable, too large, not UTF-8, not JSON)."""

@@ -7,7 +7,6 @@ store and the CI gate read this record, never the sampler.
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -16,7 +15,7 @@ from typing import Any
 
 from .output_file import write_text
 from .phases import MAX_OPEN, MAX_RECORDS, MAX_UNITS
-from .record_codec import RecordError, decode, read_json_file, take
+from .record_codec import RecordError, decode, dumps, read_json_file, take
 
 SCHEMA = "aicarbon.run/2"
 # Version 1 (aicarbon 0.1 to 0.4) had ``phases`` and ``units_counted`` at the top level and no
@@ -492,7 +491,7 @@ class Run:
 
     def to_json(self) -> str:
         """Strict JSON (``NaN`` and infinities raise ``ValueError``: they are never written)."""
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return dumps(self.to_dict())
 
     def save(self, path: Path) -> None:
         """Write the record to ``path`` (see ``output_file``: a regular file is replaced
@@ -608,7 +607,7 @@ class DevicesRecord:
         }
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
+        return dumps(self.to_dict())
 
 
 # -- live power (aicarbon watch, made by watch.py) ------------------------------------------------------

@@ -8,7 +8,6 @@ noise, not the change under test), per declared unit when units were given.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .output_file import write_text
-from .record_codec import RecordError, decode, read_json_file
+from .record_codec import RecordError, decode, dumps, read_json_file
 from .records import Run
 
 SAMPLES_SCHEMA = "aicarbon.samples/1"
@@ -108,7 +107,7 @@ class Samples:
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, allow_nan=False) + "\n"
+        return dumps(asdict(self))
 
     def save(self, path: Path) -> None:
         write_text(path, self.to_json())

@@ -157,3 +157,87 @@ def test_compare_decides_on_large_samples_and_refuses_beyond_the_bound(tmp_path:
     assert (
         refused.returncode == 2 and "holds 10001 runs; a samples file holds at most 10000" in refused.stderr
     )
+
+
+HOSTILE_NAMES = [
+    "::stop-commands::pause",
+    "  ::error file=x.py,line=1::forged",
+    "\u3000::notice::x",
+    "a ##[error]b",
+]
+OUR_COMMANDS = ("::error title=energy ", "::warning title=energy ", "::notice title=energy ")
+
+
+def _runner_safe(text: str) -> None:
+    """No line a GitHub runner would obey, except aicarbon's own annotations."""
+    for line in text.splitlines():
+        assert "##[" not in line, line
+        if line.lstrip().startswith("::"):
+            assert line.startswith(OUR_COMMANDS) and line.count("::") == 2, line
+
+
+def test_names_cannot_issue_workflow_commands_on_a_github_runner(tmp_path: Path, cli) -> None:  # noqa: ANN001
+    files = []
+    for i, name in enumerate(HOSTILE_NAMES):
+        base, new = tmp_path / f"b{i}.json", tmp_path / f"n{i}.json"
+        samples(BASE, name=name).save(base)
+        samples([v * 1.3 for v in BASE], name=name).save(new)
+        files += [str(base), str(new)]
+    env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(tmp_path / "s.md")}
+    for fmt in ("text", "json", "markdown"):
+        out = cli("compare", "--format", fmt, *files, env=env)
+        assert out.returncode == 1, out
+        _runner_safe(out.stdout)
+        _runner_safe(out.stderr)
+        annotations = [line for line in out.stdout.splitlines() if line.startswith("::error ")]
+        assert len(annotations) == 4  # aicarbon's own, still obeyed: none was stopped
+        if fmt == "json":  # the same names to a JSON parser: only their bytes are escaped
+            data = json.loads(out.stdout[out.stdout.index("{") : out.stdout.rindex("}") + 1])
+            assert [c["name"] for c in data["comparisons"]] == HOSTILE_NAMES
+    refused = cli("compare", files[0], str(_record(tmp_path, "r.json", 1)), env=env)
+    assert refused.returncode == 2
+    _runner_safe(refused.stderr)
+    off = cli("compare", files[0], files[1])  # off a runner, "::" is shown as it is
+    assert off.stdout.splitlines()[2].startswith(":\\x3a") is False and "::stop-commands::pause" in off.stdout
+
+
+def test_bench_and_check_print_nothing_a_runner_obeys(tmp_path: Path) -> None:
+    env = {"GITHUB_ACTIONS": "true"}
+    name = "::stop-commands::x ##[error]y"
+    bench = run_aicarbon(
+        "bench",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--name",
+        name,
+        "-o",
+        "s.json",
+        "--",
+        "true",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert bench.returncode == 0, bench.stderr
+    _runner_safe(bench.stdout)
+    _runner_safe(bench.stderr)
+    check = run_aicarbon(
+        "check",
+        "-n",
+        "2",
+        "--warmup",
+        "0",
+        "--name",
+        name,
+        "--baseline",
+        "none.json",
+        "--",
+        "true",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert check.returncode == 0, check.stderr  # no baseline: a warning
+    _runner_safe(check.stdout)
+    _runner_safe(check.stderr)
+    assert json.loads((tmp_path / "s.json").read_text())["name"] == name  # the file keeps it exactly

@@ -8,11 +8,11 @@ posts the Markdown summary (docs/ci-gate.md).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from ..record_codec import dumps
 from ..records import GateComparison, Verdict, overall
 from .escape import visible
 from .gate_report import fmt_j, fmt_ratio, markdown
@@ -109,7 +109,7 @@ def bencher_json(comparisons: list[GateComparison]) -> str:
         }
         for c in comparisons
     }
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return dumps(data)
 
 
 def github_benchmark_json(comparisons: list[GateComparison]) -> str:
@@ -125,7 +125,7 @@ def github_benchmark_json(comparisons: list[GateComparison]) -> str:
         }
         for c in comparisons
     ]
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return dumps(data)
 
 
 def write_export(path: Path, text: str) -> None:

@@ -8,10 +8,18 @@ reorder what is shown, and bytes that are not UTF-8 (Python keeps them as lone s
 ``visible`` turns each into a printable escape (``\\x1b``, ``\\u202e``); everything else,
 accented letters and CJK included, is kept. The record itself keeps the exact text: only what
 is shown is escaped.
+
+A CI runner reads its job's output too: GitHub Actions obeys a line that starts (after
+blanks) with ``::command::`` and, in the legacy form, ``##[command]`` anywhere in a line;
+``::stop-commands::`` would silence aicarbon's own annotations and ``::error`` forge one. So
+``visible`` always shows ``##[`` as ``#\\x23[``, and on a GitHub runner (``GITHUB_ACTIONS``
+is ``true``) every ``::`` as ``:\\x3a``: no text from a record, a file or a command line can
+then form a workflow command, wherever a line of ours (or a wrapped line) puts it.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields, is_dataclass, replace
 from functools import cache
 from typing import Any, TypeVar
@@ -38,10 +46,15 @@ def _translation() -> dict[int, str]:
 
 
 def visible(text: str) -> str:
-    """``text`` with every control character, bidi override and stray surrogate escaped."""
-    if text.isprintable():  # none of those is printable: the common case costs one scan
-        return text
-    return text.translate(_translation())
+    """``text`` with every control character, bidi override and stray surrogate escaped, and
+    unable to form a CI runner's workflow command (see the module's notes)."""
+    if not text.isprintable():  # none of those is printable: the common case costs one scan
+        text = text.translate(_translation())
+    if "##[" in text:
+        text = text.replace("##[", "#\\x23[")
+    if "::" in text and os.environ.get("GITHUB_ACTIONS") == "true":
+        text = text.replace("::", ":\\x3a")
+    return text
 
 
 T = TypeVar("T")

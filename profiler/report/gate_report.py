@@ -8,11 +8,11 @@ characters neutralised for summaries.
 from __future__ import annotations
 
 import html
-import json
 import math
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 
+from ..record_codec import dumps
 from ..records import GateComparison, Verdict, overall
 from .escape import visible
 
@@ -119,7 +119,7 @@ def to_json(comparisons: list[GateComparison]) -> str:
         "verdict": overall(comparisons).value,
         "comparisons": [{**asdict(c), "verdict": c.verdict.value, **_finite(c)} for c in comparisons],
     }
-    return json.dumps(data, indent=2, allow_nan=False) + "\n"
+    return dumps(data)
 
 
 def _finite(c: GateComparison) -> dict[str, float | None]:
