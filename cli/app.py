@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from aicarbon import __version__
-from aicarbon.cli.deliver import deliver, say
+from aicarbon.cli.deliver import deliver, rescue, say
 from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:
@@ -181,21 +181,26 @@ def run(
         measured = engine.measure_command(argv, prepared, tree=tree)
     deliver(measured.record, json_path, quiet)
     if settings.save:
-        _save(measured.record, quiet)
+        _save(measured.record, quiet, only_copy=quiet and json_path is None)
     raise typer.Exit(measured.exit_status)
 
 
-def _save(record: Run, quiet: bool) -> None:
-    """Into the local history; a history that cannot take it costs one line, never the run."""
+def _save(record: Run, quiet: bool, only_copy: bool) -> None:
+    """Into the local history; a history that cannot take it costs one line, never the run:
+    where the history was to be its only copy (``-q`` without ``--json``), the record is saved
+    in the temporary directory instead, as a ``--json`` that cannot be written is."""
     from aicarbon import engine
 
     try:
         run_id = engine.save_to_history(record)
-    except AicarbonError as exc:
-        say(f"not saved in the history: {exc}")
-        return
-    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the exit status
-        say(f"not saved in the history (an aicarbon bug: {exc!r})")
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the exit status or the run
+        why = f"not saved in the history: {exc}"
+        if not isinstance(exc, AicarbonError):
+            why = f"not saved in the history (an aicarbon bug: {exc!r})"
+        if only_copy:
+            rescue(record.to_json(), "run record", why, shown=False)
+        else:
+            say(why)
         return
     if not quiet:
         say(f"saved as run {run_id} ('aicarbon show {run_id}'; 'aicarbon history' lists runs)")

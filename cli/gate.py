@@ -13,7 +13,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from aicarbon.cli.app import app, fail
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from aicarbon.gate_settings import ProjectCheck
     from aicarbon.records import GateComparison
     from aicarbon.samples import Samples
+
+T = TypeVar("T")
 
 baseline_app = typer.Typer(help="Write or update a stored baseline.", no_args_is_help=True)
 app.add_typer(baseline_app, name="baseline")
@@ -97,11 +99,12 @@ def _settings(
     from aicarbon.settings import SettingsError, check_number
 
     try:
-        chosen_fail_on = project.get("fail-on", fail_on) or "regression"
+        # "is None", never "or": an empty --threshold '' is a mistake to report, not the default.
+        chosen_fail_on = _given(project.get("fail-on", fail_on), "regression")
         if chosen_fail_on not in FAIL_ON:
             raise SettingsError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {chosen_fail_on!r}")
-        t = parse_fraction(project.get("threshold", threshold) or 0.10, "--threshold")
-        w = parse_fraction(project.get("warn-threshold", warn_threshold) or 0.05, "--warn-threshold")
+        t = parse_fraction(_given(project.get("threshold", threshold), 0.10), "--threshold")
+        w = parse_fraction(_given(project.get("warn-threshold", warn_threshold), 0.05), "--warn-threshold")
         a = project.get("alpha", alpha)
         a = check_number("--alpha", float(a), 1e-6, 0.5) if a is not None else 0.05
         budget = project.get("max-energy", max_energy)
@@ -119,6 +122,10 @@ def _settings(
         )
     except (SettingsError, ValueError) as exc:
         raise fail(str(exc)) from None
+
+
+def _given(value: T | None, default: T) -> T:
+    return default if value is None else value
 
 
 def _project(cwd: Path | None = None) -> ProjectCheck:

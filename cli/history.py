@@ -24,9 +24,12 @@ def load_run(ref: str) -> tuple[Run, str]:
     from aicarbon.store import History
 
     path = Path(ref)
-    if path.exists() or not (ref.isdigit() or ref == "last"):
+    is_id = ref.isascii() and ref.isdigit()  # ASCII digits only: '١' is not run 1
+    if path.exists() or not (is_id or ref == "last"):
         return Run.load(path), str(path)
     with History.open(create=False) as history:
+        if len(ref) > 20:  # beyond any SQLite id (and int() of 5,000 digits would raise)
+            raise fail(f"no run {ref[:20]}… in the history at {history.path} (see 'aicarbon history')")
         run_id = history.last_id() if ref == "last" else int(ref)
         if run_id is None:
             raise fail(f"the history at {history.path} is empty: no last run")

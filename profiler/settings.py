@@ -286,6 +286,23 @@ def _configures_aicarbon(raw: bytes) -> bool:
     )
 
 
+_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"))
+_WIDE_BOMS += ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
+
+
+def _wide_text(raw: bytes) -> str | None:
+    """A file saved as UTF-16 or UTF-32 (with its byte-order mark, as editors write them),
+    decoded, so that one that configures aicarbon is refused rather than silently ignored."""
+    for bom, codec in _WIDE_BOMS:
+        if raw.startswith(bom):
+            return raw.decode(codec, "replace")
+    return None
+
+
+def _wide_name(raw: bytes) -> str:
+    return next((codec.upper() for bom, codec in _WIDE_BOMS if raw.startswith(bom)), "another encoding")
+
+
 def project_table(path: Path) -> dict[str, Any] | None:
     """The ``[tool.aicarbon]`` table of a pyproject.toml, or None when it has none.
 
@@ -297,6 +314,9 @@ def project_table(path: Path) -> dict[str, Any] | None:
         raw = path.read_bytes()
     except OSError:
         return None  # unreadable: it cannot configure aicarbon for us either
+    wide = _wide_text(raw)
+    if wide is not None and _configures_aicarbon(wide.encode("utf-8", "replace")):
+        raise SettingsError(f"{path} is not UTF-8 text, as TOML must be (it is {_wide_name(raw)})")
     if b"aicarbon" not in raw:
         return None
     try:

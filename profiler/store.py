@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import urllib.parse
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -126,8 +127,11 @@ def max_runs(environ: Mapping[str, str] | None = None) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise StoreError(f"{MAX_RUNS_ENV} must be a whole number of runs, at least 1; got {raw!r}")
-    return value
+        raise StoreError(f"{MAX_RUNS_ENV} must be a whole number of runs, at least 1; got {raw[:40]!r}")
+    return min(value, MAX_SQL_INT)  # more than SQLite can count: keep every run
+
+
+MAX_SQL_INT = 2**63 - 1  # SQLite's largest integer: ids, limits and counts are clamped to it
 
 
 # -- what history lists -------------------------------------------------------------------------------
@@ -149,8 +153,13 @@ def parse_when(text: str, now: datetime | None = None) -> str:
     raw = text.strip()
     now = now or datetime.now(timezone.utc)
     units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-    if raw[-1:].lower() in units and raw[:-1].replace(".", "", 1).isdigit():
-        moment = now - timedelta(seconds=float(raw[:-1]) * units[raw[-1].lower()])
+    if raw[-1:].lower() in units and raw[:-1].replace(".", "", 1).isdigit() and raw[:-1].isascii():
+        try:
+            moment = now - timedelta(seconds=float(raw[:-1]) * units[raw[-1].lower()])
+        except (OverflowError, ValueError):  # beyond timedelta's 999,999,999 days, or before year 1
+            raise StoreError(
+                f"{text[:40]!r} is too far back: give a date, or a time ago such as 7d"
+            ) from None
     else:
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
@@ -210,10 +219,16 @@ class History:
             if not create:
                 return cls(_empty_database(), path, keep)
             _make_private(path)
+        if not _writable(path):
+            return cls._open_read_only(path, keep)
         try:
             db = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the history at {path} ({_describe(exc)})") from None
+        return cls._prepared(db, path, keep)
+
+    @classmethod
+    def _prepared(cls, db: sqlite3.Connection, path: Path, keep: int) -> History:
         history = cls(db, path, keep)
         try:
             history._prepare()
@@ -225,6 +240,30 @@ class History:
             raise
         return history
 
+    @classmethod
+    def _open_read_only(cls, path: Path, keep: int) -> History:
+        """A history we may not write (a read-only mount, a restored CI cache, another user's):
+        listed and shown, never changed. A WAL database needs its ``-shm`` file, which read-only
+        media cannot hold: it is then opened as immutable (what a clean close left in the main
+        file is read; a ``-wal`` file a crash left behind is not)."""
+        uri = "file:" + urllib.parse.quote(str(path.absolute())) + "?mode=ro"
+        last: sqlite3.Error | None = None
+        for options in ("", "&immutable=1"):
+            try:
+                db = sqlite3.connect(uri + options, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            except sqlite3.Error as exc:
+                last = exc
+                continue
+            try:
+                db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError as exc:  # "unable to open database file": no -shm
+                db.close()
+                last = exc
+                continue
+            return cls._prepared(db, path, keep)
+        assert last is not None
+        raise StoreError(f"cannot open the history at {path} ({_describe(last)})") from None
+
     def _prepare(self) -> None:
         db = self._db
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -234,7 +273,7 @@ class History:
                 f"the history at {self.path} has schema version {version}, newer than this aicarbon "
                 f"reads ({SCHEMA_VERSION}): upgrade aicarbon, or set AICARBON_HOME to keep another history"
             )
-        writable = not self.path.exists() or os.access(self.path, os.W_OK)
+        writable = _writable(self.path)
         if version < SCHEMA_VERSION and writable:
             self._migrate()
         if writable:
@@ -337,7 +376,7 @@ class History:
             with self._write() as db:
                 before = db.execute("SELECT count(*) FROM runs").fetchone()[0]
                 if keep is not None:
-                    db.execute(_KEEP_NEWEST, (keep,))
+                    db.execute(_KEEP_NEWEST, (min(keep, MAX_SQL_INT),))
                 if older_than_days is not None:
                     cutoff = parse_when(f"{older_than_days}d", now)
                     db.execute("DELETE FROM runs WHERE start_utc < ?", (cutoff,))
@@ -373,7 +412,7 @@ class History:
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id DESC LIMIT ?"
-        args.append(where.limit)
+        args.append(min(where.limit, MAX_SQL_INT))
         try:
             rows = self._db.execute(sql, args).fetchall()
             tags = self._tags([r[0] for r in rows])
@@ -412,6 +451,8 @@ class History:
 
     def get(self, run_id: int) -> Run:
         """The record of run ``run_id`` (``StoreError`` if there is none)."""
+        if not 0 < run_id <= MAX_SQL_INT:
+            raise StoreError(f"no run {run_id} in the history at {self.path} (see 'aicarbon history')")
         try:
             row = self._db.execute("SELECT record FROM runs WHERE id = ?", (run_id,)).fetchone()
         except sqlite3.Error as exc:
@@ -426,6 +467,13 @@ class History:
 
     def count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM runs").fetchone()[0])
+
+
+def _writable(path: Path) -> bool:
+    """Whether this user may change the database (and make its journal beside it)."""
+    if not path.exists():
+        return True
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
 
 
 def _argv(text: str) -> list[str]:
