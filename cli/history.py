@@ -25,7 +25,7 @@ def load_run(ref: str) -> tuple[Run, str]:
 
     path = Path(ref)
     is_id = ref.isascii() and ref.isdigit()  # ASCII digits only: '١' is not run 1
-    if path.exists() or not (is_id or ref == "last"):
+    if _is_file(path) or not (is_id or ref == "last"):
         return Run.load(path), str(path)
     with History.open(create=False) as history:
         if len(ref) > 20:  # beyond any SQLite id (and int() of 5,000 digits would raise)
@@ -34,6 +34,13 @@ def load_run(ref: str) -> tuple[Run, str]:
         if run_id is None:
             raise fail(f"the history at {history.path} is empty: no last run")
         return history.get(run_id), f"run {run_id}"
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # a name too long to be a file (thousands of digits): not one
+        return False
 
 
 @app.command()
