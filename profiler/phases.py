@@ -75,33 +75,35 @@ class PhaseBook:
             self._open[key] = _Open(str(name), len(self._open), t, joules)
         return True
 
-    def end(self, key: Hashable) -> None:
+    def end(self, key: Hashable) -> PhaseRecord | None:
+        """End a phase; its figures (also when the record is full and they are not kept), or
+        None when ``key`` is not open (ended already, or never started here)."""
         from .records import PhaseRecord
 
         with self._lock:
             if key not in self._open:
-                return  # ended already (or never started here)
+                return None
         t, (machine_j, attributed_j) = self._mark()
         with self._lock:
             phase = self._open.pop(key, None)
             if phase is None:
-                return
+                return None
             origin = self._origin_s()
             origin = phase.start_s if origin is None else origin
+            record = PhaseRecord(
+                phase.name,
+                phase.depth,
+                round(max(phase.start_s - origin, 0.0), 6),
+                round(max(t - phase.start_s, 0.0), 6),
+                max(machine_j - phase.start_j[0], 0.0),
+                max(attributed_j - phase.start_j[1], 0.0),
+                phase.units,
+            )
             if len(self.records) >= MAX_RECORDS:
                 self.dropped += 1
-                return
-            self.records.append(
-                PhaseRecord(
-                    phase.name,
-                    phase.depth,
-                    round(max(phase.start_s - origin, 0.0), 6),
-                    round(max(t - phase.start_s, 0.0), 6),
-                    max(machine_j - phase.start_j[0], 0.0),
-                    max(attributed_j - phase.start_j[1], 0.0),
-                    phase.units,
-                )
-            )
+            else:
+                self.records.append(record)
+            return record
 
     def add_units(self, n: float) -> bool:
         """Count ``n`` units (a finite number, 0 to ``MAX_UNITS``: the caller checks); False,

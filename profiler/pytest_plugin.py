@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from .records import PhaseRecord
     from .track import Tracker
 
 PLUGIN_NAME = "aicarbon-energy"
@@ -43,8 +45,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("aicarbon") or config.getoption("aicarbon_json"):
-        config.pluginmanager.register(EnergyPlugin(config), PLUGIN_NAME)
+    if not (config.getoption("aicarbon") or config.getoption("aicarbon_json")):
+        return
+    if hasattr(config, "workerinput"):
+        return  # a pytest-xdist worker: the controller says why nothing is measured
+    config.pluginmanager.register(EnergyPlugin(config), PLUGIN_NAME)
+
+
+@dataclass
+class TestEnergy:
+    """One test's call, measured: its figures and how it ended."""
+
+    nodeid: str
+    record: PhaseRecord
+    outcome: str = "passed"  # passed, failed, skipped (inside the test), xfailed, xpassed
 
 
 class EnergyPlugin:
@@ -54,10 +68,20 @@ class EnergyPlugin:
         self.top = max(int(config.getoption("aicarbon_top")), 0)
         self.tracker: Tracker | None = None
         self.problem: str | None = None
+        self.tests: list[TestEnergy] = []  # the plugin's own list: code under test has phases too
+        self.not_run: dict[str, int] = {}  # outcome -> tests whose call never ran (nothing measured)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         from .track import Tracker
 
+        if getattr(self.config.option, "dist", "no") != "no" or getattr(
+            self.config.option, "numprocesses", None
+        ):
+            self.problem = (
+                "pytest-xdist runs the tests in worker processes, which aicarbon does not measure "
+                "per test: run with -p no:xdist (or -n 0) for per-test energy"
+            )
+            return
         try:
             self.tracker = Tracker("pytest", interval_s=0.05)
             self.tracker.start()
@@ -69,8 +93,22 @@ class EnergyPlugin:
         if self.tracker is None or not self.tracker.measuring:
             yield
             return
-        with self.tracker.phase(item.nodeid):
+        with self.tracker.phase(item.nodeid) as handle:
             yield
+        if handle.record is not None:
+            self.tests.append(TestEnergy(item.nodeid, handle.record))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """The outcome of each measured call; a test that failed or was skipped before its call
+        (set-up error, skip mark) is counted, with nothing measured."""
+        if report.when == "call":
+            for test in reversed(self.tests):
+                if test.nodeid == report.nodeid:
+                    test.outcome = _outcome(report)
+                    break
+        elif report.when == "setup" and not report.passed:
+            outcome = "error" if report.failed else _outcome(report)
+            self.not_run[outcome] = self.not_run.get(outcome, 0) + 1
 
     @pytest.hookimpl(tryfirst=True)  # before the terminal reporter prints its summary
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -100,13 +138,15 @@ class EnergyPlugin:
             "attributed_j": run.attributed_energy_j,
             "tests": [
                 {
-                    "nodeid": p.name,
-                    "energy_j": p.energy_j,
-                    "attributed_j": p.attributed_j,
-                    "duration_s": p.duration_s,
+                    "nodeid": t.nodeid,
+                    "outcome": t.outcome,
+                    "energy_j": t.record.energy_j,
+                    "attributed_j": t.record.attributed_j,
+                    "duration_s": t.record.duration_s,
                 }
-                for p in run.phases
+                for t in self.tests
             ],
+            "not_measured": dict(sorted(self.not_run.items())),
             "run": json.loads(run.to_json()),
         }
 
@@ -121,13 +161,29 @@ class EnergyPlugin:
         run = self.tracker.record if self.tracker is not None else None
         if run is None:
             return
-        ranked = sorted(run.phases, key=lambda p: p.attributed_j, reverse=True)
+        ranked = sorted(self.tests, key=lambda t: t.record.attributed_j, reverse=True)
+        not_run = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.not_run.items()))
+        shown = min(self.top, len(ranked))
+        tests = f"{len(self.tests)} test{'' if len(self.tests) == 1 else 's'}"
         write(
             f"session: {fmt_energy(run.machine_energy_j)} machine, {fmt_energy(run.attributed_energy_j)} "
-            f"this process ({run.method}); {len(run.phases)} tests; top {min(self.top, len(ranked))} by "
-            "the process's energy:"
+            f"this process ({run.method}); {tests} measured"
+            + (f" ({not_run} before their call: nothing to measure)" if not_run else "")
+            + (f"; top {shown} by the process's energy:" if shown else "")
         )
-        for p in ranked[: self.top]:
-            write(f"  {fmt_energy(p.attributed_j):>10}  {fmt_duration(p.duration_s):>8}  {visible(p.name)}")
+        for t in ranked[: self.top]:
+            mark = "" if t.outcome == "passed" else f"  [{t.outcome}]"
+            write(
+                f"  {fmt_energy(t.record.attributed_j):>10}  {fmt_duration(t.record.duration_s):>8}  "
+                f"{visible(t.nodeid)}{mark}"
+            )
+        for note in run.notes:
+            write(f"note: {visible(note)}")
         if self.json_path and not self.problem:
             write(f"per-test figures written to {visible(self.json_path)}")
+
+
+def _outcome(report: pytest.TestReport) -> str:
+    if hasattr(report, "wasxfail"):
+        return "xfailed" if report.skipped else "xpassed"
+    return str(report.outcome)

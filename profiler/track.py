@@ -55,7 +55,7 @@ from .phases import MAX_UNITS, PhaseBook, sample_mark
 
 if TYPE_CHECKING:
     from .accounting import Accumulator
-    from .records import Run
+    from .records import PhaseRecord, Run
     from .sampler import Sampler
     from .sensors import OpenSensors
     from .sensors.cpu_load import ProcStat
@@ -73,6 +73,15 @@ class _State:
     start_utc: str
     start_cpu_s: float
     book: PhaseBook
+
+
+@dataclass
+class PhaseHandle:
+    """What ``Tracker.phase`` yields: the phase's figures, once it has ended (None while it is
+    open, or when it could not be opened: ``phases.MAX_OPEN`` phases were open already)."""
+
+    name: str
+    record: PhaseRecord | None = None
 
 
 class Tracker:
@@ -246,16 +255,17 @@ class Tracker:
             )
 
     @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Measure a named part of the tracked code (see the module's notes on nesting)."""
+    def phase(self, name: str) -> Iterator[PhaseHandle]:
+        """Measure a named part of the tracked code (see the module's notes on nesting); the
+        handle's ``record`` holds the phase's figures once it has ended."""
         if self._state is None:
             raise RuntimeError("phase() needs a tracker that is measuring")
-        book, key = self._state.book, object()
-        book.start(key, name)
+        book, key, handle = self._state.book, object(), PhaseHandle(str(name))
+        book.start(key, handle.name)
         try:
-            yield
+            yield handle
         finally:
-            book.end(key)
+            handle.record = book.end(key)
 
     def _mark(self) -> tuple[float, tuple[float, float]]:
         """A sample now (after queued GPU work, with ``sync_gpu``): time and cumulative joules."""

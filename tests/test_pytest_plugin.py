@@ -35,7 +35,7 @@ def test_each_test_is_measured_and_the_top_consumers_listed(pytester: pytest.Pyt
     result.stdout.fnmatch_lines(
         [
             "*aicarbon: energy per test*",
-            "session: * machine, * this process (*); 3 tests; top 3 by the process's energy:",
+            "session: * machine, * this process (*); 3 tests measured; top 3 by the process's energy:",
             "*test_suite.py::test_heavy",
             "per-test figures written to energy.json",
         ]
@@ -58,3 +58,103 @@ def test_the_plugin_is_inert_without_the_flag(pytester: pytest.Pytester) -> None
     assert "energy per test" not in output and "aicarbon:" not in output  # ... and inert
     help_text = pytester.runpytest_subprocess("--help").stdout.str()
     assert "--aicarbon" in help_text and "--aicarbon-json=PATH" in help_text
+
+
+MIXED = """
+import time
+
+import aicarbon
+import pytest
+
+def busy(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+def test_pass():
+    busy(0.05)
+
+def test_fail():
+    busy(0.05)
+    assert False
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("set-up fails")
+
+def test_error(broken):
+    pass
+
+@pytest.mark.skip(reason="not today")
+def test_skip_mark():
+    pass
+
+def test_skip_inside():
+    pytest.skip("decided in the test")
+
+@pytest.mark.xfail
+def test_xfail():
+    assert False
+
+def test_code_with_its_own_phases():
+    with aicarbon.phase("load-model"):
+        busy(0.02)
+
+@pytest.mark.parametrize("x", ["\\x1b[2J", "::error::x"])
+def test_param(x):
+    pass
+"""
+
+
+def test_outcomes_and_the_code_under_tests_own_phases(pytester: pytest.Pytester) -> None:
+    """Failing, erroring, skipped and xfailed tests are reported as such; a phase of the code
+    under test is a phase of the run, never a test of its own; names are escaped."""
+    pytester.makepyfile(test_mixed=MIXED)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--aicarbon", "--aicarbon-json", "energy.json"
+    )
+    result.assert_outcomes(passed=4, failed=1, errors=1, skipped=2, xfailed=1)
+    data = json.loads((pytester.path / "energy.json").read_text())
+    outcomes = {t["nodeid"].split("::", 1)[1]: t["outcome"] for t in data["tests"]}
+    assert outcomes == {
+        "test_pass": "passed",
+        "test_fail": "failed",
+        "test_skip_inside": "skipped",
+        "test_xfail": "xfailed",
+        "test_code_with_its_own_phases": "passed",
+        "test_param[\\x1b[2J]": "passed",  # pytest escapes ids itself
+        "test_param[::error::x]": "passed",
+    }
+    assert data["not_measured"] == {"error": 1, "skipped": 1}
+    assert "load-model" in [p["name"] for p in data["run"]["work"]["phases"]]  # in the run, at depth 1
+    text = result.stdout.str()
+    assert "7 tests measured (1 error, 1 skipped before their call: nothing to measure)" in text
+    assert "test_mixed.py::test_fail  [failed]" in text and "\x1b[2J" not in text
+    assert "test_param[\\x1b[2J]" in text and "test_param[::error::x]" in text  # off a runner
+
+
+@pytest.mark.parametrize(
+    "flags, measured",
+    [
+        (["-k", "pass"], 1),
+        (["-x"], 2),  # stops at the first failure
+        (["-m", "xfail"], 1),
+        (["--deselect", "test_mixed.py::test_pass", "-k", "pass"], 0),
+        (["--collect-only"], 0),
+    ],
+)
+def test_selection_flags_measure_what_ran(pytester: pytest.Pytester, flags: list[str], measured: int) -> None:
+    pytester.makepyfile(test_mixed=MIXED)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--aicarbon-json", "e.json", *flags)
+    assert result.ret in (0, 1, 5)  # the run's own status, whatever aicarbon measured
+    data = json.loads((pytester.path / "e.json").read_text())
+    assert len(data["tests"]) == measured
+    assert f"{measured} test{'' if measured == 1 else 's'} measured" in result.stdout.str()
+
+
+def test_an_unwritable_json_path_is_said_and_fails_nothing(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--aicarbon-json", "missing/dir/e.json")
+    result.assert_outcomes(passed=3)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["aicarbon could not write missing/dir/e.json: No such file or directory"])
