@@ -286,7 +286,7 @@ def _configures_aicarbon(raw: bytes) -> bool:
     )
 
 
-_WIDE_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"))
+_WIDE_BOMS: tuple[tuple[bytes, str], ...] = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"))
 _WIDE_BOMS += ((b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16"))
 
 

@@ -188,7 +188,7 @@ def _count_at_most(xs: list[float], ys: list[float], value: float) -> int:
 
 def _ordered(value: float) -> int:
     """An integer that orders like the double ``value`` (-0.0 and 0.0 alike)."""
-    (bits,) = struct.unpack("<q", struct.pack("<d", value + 0.0))
+    bits: int = struct.unpack("<q", struct.pack("<d", value + 0.0))[0]
     return bits if bits >= 0 else -(bits & 0x7FFFFFFFFFFFFFFF)
 
 
