@@ -104,7 +104,8 @@ def watch(
                         if pressed[:1] in ("q", "Q"):
                             break
                         if time.monotonic() >= deadline:
-                            screen.update(live_view(power.frame(), interval, unicode), refresh=True)
+                            view = live_view(power.frame(), interval, unicode, console.size.width)
+                            screen.update(view, refresh=True)
                             shown += 1
                             deadline = max(deadline + interval, time.monotonic())
                 return

@@ -56,14 +56,19 @@ def test_each_frame_is_the_energy_since_the_last_over_the_time_elapsed(tmp_path:
         (users,) = frame.gpu_users
         assert users.processes == [(os.getpid(), Path(f"/proc/{os.getpid()}/comm").read_text().strip())]
     line = plain_line(frame)
-    assert (
-        "total ~205 W" in line
-    )  # the RAM in it is estimated and "CPU package 0 5.00 W" in line and f"[{os.getpid()}]" in line
+    assert "total ~205 W" in line  # "~": the RAM in it is estimated
+    assert "CPU package 0 5.00 W" in line and f"[{os.getpid()}]" in line
     screen = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
     screen.print(live_view(frame, 0.5))
     text = screen.export_text()
     assert "Total" in text and "205 W" in text and "q or Ctrl-C to quit" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+    for width in (10, 40):  # a narrow terminal: one figure a line, none cut to an ellipsis
+        narrow = Console(width=width, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+        narrow.print(live_view(frame, 0.5, width=width))
+        text = narrow.export_text()
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "…" not in text and "~205 W" in text and "5.00 W" in text and "200 W" in text
 
 
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < 3: pass\n"

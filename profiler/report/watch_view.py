@@ -47,11 +47,18 @@ def plain_line(frame: WatchFrame) -> str:
     return "  ".join(parts)
 
 
-def live_view(frame: WatchFrame | None, interval_s: float, unicode: bool = True) -> Group:
-    """The screen: power by domain with its last minute, then the processes drawing the most."""
+NARROW = 60  # columns below which the tables give way to one figure a line
+
+
+def live_view(frame: WatchFrame | None, interval_s: float, unicode: bool = True, width: int = 80) -> Group:
+    """The screen: power by domain with its last minute, then the processes drawing the most;
+    on a terminal narrower than ``NARROW`` columns, the same figures one a line, so that every
+    watt stays readable (the tables would cut them to an ellipsis)."""
     if frame is None:
         return Group(Text(f"aicarbon watch: measuring... (first figures after {interval_s:g} s)"))
     frame = escaped_copy(frame)
+    if width < NARROW:
+        return _narrow_view(frame, width)
     power = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, header_style="bold")
     power.add_column("Domain", max_width=26, no_wrap=True, overflow="ellipsis")
     power.add_column("Power", justify="right", width=10)
@@ -88,3 +95,29 @@ def live_view(frame: WatchFrame | None, interval_s: float, unicode: bool = True)
     if frame.estimated:
         parts.append(Text("~ estimated, not measured ('aicarbon devices' says why and how to measure)"))
     return Group(*parts)
+
+
+def _narrow_view(frame: WatchFrame, width: int) -> Group:
+    """Label and figure on one line where they fit, else the figure on a line of its own:
+    nothing that matters is cut, down to about ten columns."""
+    lines = [Text("aicarbon watch (q quits)", style="bold")]
+
+    def pair(label: str, figure: str, style: str = "") -> None:
+        if len(label) + 1 + len(figure) <= width:
+            lines.append(Text(f"{label} {figure}", style=style))
+        else:
+            lines.extend([Text(label, style=style), Text(figure, style=style, no_wrap=True)])
+
+    pair("Total", _power(frame.total_w, frame.estimated), "bold")
+    for d in frame.domains:
+        pair(d.label + ("" if d.in_total else " *"), _power(d.power_w, d.method == "estimated"))
+    if frame.cpu_users:
+        lines.append(Text("Top CPU:"))
+        for u in frame.cpu_users[:5]:
+            pair(u.name, f"{u.cpu_share * 100:.0f}%")
+    for g in frame.gpu_users:
+        who = ", ".join(name for _, name in g.processes) or (g.unknown or "no process")
+        lines.append(Text(f"{g.label}: {who}"))
+    if frame.estimated:
+        lines.append(Text("~ estimated"))
+    return Group(*lines)
