@@ -139,7 +139,7 @@ def _bench_options(
 ) -> BenchOptions:
     from aicarbon.bench import BenchOptions
     from aicarbon.gate_settings import RUNS_RANGE, WARMUP_RANGE
-    from aicarbon.phases import MAX_UNITS
+    from aicarbon.limits import MAX_UNITS
 
     n = project.get("runs", runs)
     n = 5 if n is None else n

@@ -39,7 +39,8 @@ import threading
 import time
 from typing import Any
 
-from .phases import MAX_UNITS, PhaseBook
+from .limits import MAX_UNITS
+from .phases import PhaseBook
 
 CHANNEL_ENV = "AICARBON_CHANNEL"
 MAX_LINE = 512  # below PIPE_BUF (4096 on Linux): one atomic write

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import grid
 from .datafiles import read_csv
-from .phases import MAX_UNITS
+from .limits import MAX_UNITS
 from .records import ContrastRecord, GridRecord, ImpactRecord, Run, WaterRecord
 from .settings import Setting
 

@@ -15,17 +15,17 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .limits import MAX_OPEN_PHASES, MAX_PHASES, MAX_UNITS
+
 if TYPE_CHECKING:
     from .accounting import Accumulator
     from .records import PhaseRecord
     from .sampler import Sampler
 
 Mark = Callable[[], tuple[float, tuple[float, float]]]
-# Bounds shared by every writer (the book) and the reader (records.Run.check): a record that
-# aicarbon writes is always one it can read back.
-MAX_RECORDS = 10_000  # per run; beyond, phases are counted but not kept (the record stays small)
-MAX_OPEN = 1_000  # phases open at once; beyond, starts are refused (and so depth < MAX_OPEN)
-MAX_UNITS = 1e15  # units in one run: a quadrillion inferences; anything above is a typo
+# The bounds the reader checks too (limits.py): a record aicarbon writes is one it reads back.
+MAX_RECORDS = MAX_PHASES
+MAX_OPEN = MAX_OPEN_PHASES
 
 
 def sample_mark(sampler: Sampler, accumulator: Accumulator) -> Mark:

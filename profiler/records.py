@@ -13,8 +13,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .limits import MAX_OPEN_PHASES as MAX_OPEN
+from .limits import MAX_PHASES as MAX_RECORDS
+from .limits import MAX_TIMELINE_POINTS, MAX_UNITS
 from .output_file import write_text
-from .phases import MAX_OPEN, MAX_RECORDS, MAX_UNITS
 from .record_codec import RecordError, decode, dumps, read_json_file, take
 
 SCHEMA = "aicarbon.run/2"
@@ -22,7 +24,6 @@ SCHEMA = "aicarbon.run/2"
 # ``labels``; it is still read (``Run.from_dict``), and written as version 2 from then on.
 READABLE_SCHEMAS = ("aicarbon.run/1", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
-MAX_TIMELINE_POINTS = 1024  # a writer keeps 256 buckets (wrapped_command.TIMELINE_POINTS)
 
 
 # -- the machine -------------------------------------------------------------------------------

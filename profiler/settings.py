@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import AicarbonError
-from .phases import MAX_UNITS
+from .limits import MAX_UNITS
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -51,7 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .phases import MAX_UNITS, PhaseBook, sample_mark
+from .limits import MAX_UNITS
+from .phases import PhaseBook, sample_mark
 
 if TYPE_CHECKING:
     from .accounting import Accumulator

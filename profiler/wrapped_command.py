@@ -12,7 +12,8 @@ from .accounting import Accumulator
 from .channel import ChannelReader, NoChannel, open_channel
 from .child_process import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .gpu_owner import GpuOwners, decide
-from .phases import MAX_OPEN, MAX_RECORDS, MAX_UNITS, PhaseBook, sample_mark
+from .limits import MAX_UNITS
+from .phases import MAX_OPEN, MAX_RECORDS, PhaseBook, sample_mark
 from .process_tree import ProcessTree, TreeAccounting, in_this_namespace, nvidia_minors_open, open_tree
 from .records import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from .sampler import Sampler
