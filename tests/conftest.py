@@ -308,14 +308,20 @@ def hermetic_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def run_hermetic(
-    argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+    argv: list[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
-    """``argv`` in a subprocess, in its own session (no terminal), in ``hermetic_env(env)``."""
+    """``argv`` in a subprocess, in its own session (no terminal), in ``hermetic_env(env)``; a
+    hang past ``timeout`` fails the test (``TimeoutExpired``) instead of hanging the suite."""
     return subprocess.run(
         argv,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=timeout,
         check=False,
         start_new_session=True,
         cwd=cwd,
@@ -325,10 +331,14 @@ def run_hermetic(
 
 
 def run_aicarbon(
-    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, input: str | None = None
+    *args: str,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    input: str | None = None,
+    timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """``aicarbon ARGS``, hermetic (see run_hermetic)."""
-    return run_hermetic([*AICARBON, *args], cwd=cwd, env=env, input=input)
+    return run_hermetic([*AICARBON, *args], cwd=cwd, env=env, input=input, timeout=timeout)
 
 
 @dataclass

@@ -155,10 +155,6 @@ def test_the_reader_survives_random_bytes_and_random_json() -> None:
 def test_a_child_writing_a_huge_integer_neither_hangs_nor_loses_its_phases(tmp_path: Path) -> None:
     """The case that hung for ten minutes: a 401-digit unit count, then the child opens the
     channel again, blocking, with a plain open(). A timeout fails the test instead of hanging."""
-    import subprocess
-
-    from conftest import AICARBON, hermetic_env
-
     child = tmp_path / "hostile.py"
     child.write_text(
         "import os, aicarbon\n"
@@ -172,15 +168,17 @@ def test_a_child_writing_a_huge_integer_neither_hangs_nor_loses_its_phases(tmp_p
         "with aicarbon.phase('after'):\n"
         "    aicarbon.add_units(2)\n"
     )
-    out = subprocess.run(
-        [*AICARBON, "run", "-q", "--no-save", "--json", "r.json", "--", sys.executable, str(child)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        start_new_session=True,
+    out = run_aicarbon(
+        "run",
+        "-q",
+        "--no-save",
+        "--json",
+        "r.json",
+        "--",
+        sys.executable,
+        str(child),
         cwd=tmp_path,
-        env=hermetic_env(None),
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "Traceback" not in out.stderr
