@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aicarbon.sensors.power_poll import MEAN_PERIOD_S, PowerIntegrator  # noqa: E402
+from aicarbon.sensors.power_poll import MEAN_PERIOD_S, PowerIntegrator
 
 LOW_W, HIGH_W = 100.0, 400.0
 FREQUENCIES = [1.0 + 0.5 * i for i in range(39)]

@@ -102,9 +102,9 @@ def codecarbon_overhead(seconds: float) -> None:
 
 def day_memory() -> None:
     """Fast-forward 24 h at 10 Hz through the real accounting with four domains."""
-    from aicarbon.accounting import Accumulator, Snapshot
+    from aicarbon.measurement.accounting import Accumulator, Snapshot
+    from aicarbon.measurement.timeline import Timeline
     from aicarbon.sensors.base import Domain, DomainKind, Method
-    from aicarbon.timeline import Timeline
 
     def rss_mb() -> float:
         with open("/proc/self/status") as status:

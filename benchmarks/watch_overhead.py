@@ -21,8 +21,8 @@ from rich.console import Console
 
 
 def in_process(refreshes: int) -> tuple[float, float, int]:
+    from aicarbon.machine.watch import PowerWatch
     from aicarbon.report.watch_view import live_view, plain_line
-    from aicarbon.watch import PowerWatch
 
     with PowerWatch(1.0) as power:
         console = Console(file=io.StringIO(), width=80, force_terminal=True)

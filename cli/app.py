@@ -13,7 +13,7 @@ from aicarbon.cli.deliver import deliver, rescue, say
 from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:
-    from aicarbon.records import Run
+    from aicarbon.records.run import Run
 
 # Click's exception classes, found through typer's public ones: typer 0.28 vendors click as a
 # private module, older versions use click itself.
@@ -146,13 +146,13 @@ def run(
     """
     from contextlib import closing
 
-    from aicarbon.process_tree import open_tree
+    from aicarbon.measurement.process_tree import open_tree
 
     # First of all, so that entering the command's cgroup (some 20 ms of kernel time) overlaps
     # what follows; closed by measure_command, or here when the run stops at a bad option.
     with closing(open_tree()) as tree:
         from aicarbon import engine
-        from aicarbon.output_file import check_writable
+        from aicarbon.records.output_file import check_writable
 
         state: CliState = ctx.obj if isinstance(ctx.obj, CliState) else CliState()
         argv = engine.resolve_command(command or [], module)
@@ -215,7 +215,7 @@ def _sensor_names(value: str | None) -> frozenset[str] | None:
 @app.command()
 def references() -> None:
     """List the reference AI tasks that --task grades against, with their source."""
-    from aicarbon.references import BOUNDARY, STUDY, tasks
+    from aicarbon.impact.references import BOUNDARY, STUDY, tasks
 
     typer.echo(f"{'key':<22} {'task':<31} {'mean':>7} {'sd':>6}  kWh per 1,000 inferences")
     for t in tasks():
@@ -228,7 +228,7 @@ def regions(
     country: Annotated[str | None, typer.Argument(help="ISO3 country code; none lists countries.")] = None,
 ) -> None:
     """List the grid intensities aicarbon knows (from codecarbon's data)."""
-    from aicarbon import grid
+    from aicarbon.impact import grid
     from aicarbon.report.escape import visible
 
     if country is None:

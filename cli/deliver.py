@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import typer
-from aicarbon.records import Run
+from aicarbon.records.run import Run
 from aicarbon.report.escape import visible
 
 

@@ -21,11 +21,11 @@ from aicarbon.cli.deliver import rescue, say
 from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:
-    from aicarbon.bench import Arm, BenchOptions
-    from aicarbon.gate import GateSettings
-    from aicarbon.gate_settings import ProjectCheck
-    from aicarbon.records import GateComparison
-    from aicarbon.samples import Samples
+    from aicarbon.gate.bench import Arm, BenchOptions
+    from aicarbon.gate.decide import GateSettings
+    from aicarbon.gate.settings import ProjectCheck
+    from aicarbon.records.check import GateComparison
+    from aicarbon.records.samples import Samples
 
 T = TypeVar("T")
 
@@ -94,8 +94,8 @@ def _settings(
     max_energy_per_unit: str | None,
     allow_mismatch: bool,
 ) -> GateSettings:
-    from aicarbon.gate import GateSettings
-    from aicarbon.gate_settings import FAIL_ON, parse_energy, parse_fraction
+    from aicarbon.gate.decide import GateSettings
+    from aicarbon.gate.settings import FAIL_ON, parse_energy, parse_fraction
     from aicarbon.settings import SettingsError, check_number
 
     try:
@@ -129,7 +129,7 @@ def _given(value: T | None, default: T) -> T:
 
 
 def _project(cwd: Path | None = None) -> ProjectCheck:
-    from aicarbon.gate_settings import project_check
+    from aicarbon.gate.settings import project_check
 
     return project_check(cwd)  # a SettingsError is caught, once, by run_cli
 
@@ -137,8 +137,8 @@ def _project(cwd: Path | None = None) -> ProjectCheck:
 def _bench_options(
     project: ProjectCheck, runs: int | None, warmup: int | None, units: float | None, unit_name: str | None
 ) -> BenchOptions:
-    from aicarbon.bench import BenchOptions
-    from aicarbon.gate_settings import RUNS_RANGE, WARMUP_RANGE
+    from aicarbon.gate.bench import BenchOptions
+    from aicarbon.gate.settings import RUNS_RANGE, WARMUP_RANGE
     from aicarbon.limits import MAX_UNITS
 
     n = project.get("runs", runs)
@@ -163,7 +163,7 @@ def _bench_options(
 def _outputs(
     fmt: str, junit: Path | None, bencher: Path | None, github: Path | None, markdown: Path | None = None
 ) -> Outputs:
-    from aicarbon.output_file import check_writable
+    from aicarbon.records.output_file import check_writable
 
     if fmt not in ("text", "json", "markdown"):
         raise fail(f"--format must be text, json or markdown; got {fmt!r}")
@@ -184,8 +184,8 @@ def _progress(message: str) -> None:
 def _emit(comparisons: list[GateComparison], settings: GateSettings, outputs: Outputs) -> int:
     """Render, write the side files, report to GitHub; the exit status. A side file that
     cannot be written is said, and changes no verdict."""
-    from aicarbon.gate import exit_status
-    from aicarbon.output_file import write_text
+    from aicarbon.gate.decide import exit_status
+    from aicarbon.records.output_file import write_text
     from aicarbon.report import ci_outputs, gate_report
 
     text = {
@@ -237,14 +237,14 @@ def _default_name(argv: list[str]) -> str:
 
 
 def _load(path: Path) -> Samples:
-    from aicarbon.samples import Samples
+    from aicarbon.records.samples import Samples
 
     return Samples.load(path)
 
 
 def _run_bench(arm: Arm, options: BenchOptions, settings: GateSettings | None = None) -> Samples:
-    from aicarbon.bench import BenchError, bench
-    from aicarbon.child_process import CommandError
+    from aicarbon.gate.bench import BenchError, bench
+    from aicarbon.measurement.child_process import CommandError
 
     try:
         return bench(arm, options, _progress)
@@ -273,8 +273,8 @@ def bench(
     fmt: Format = "text",
 ) -> None:
     """Run a command N times (after warm-up runs) and keep each run's energy: the samples."""
-    from aicarbon.bench import Arm
-    from aicarbon.output_file import check_writable
+    from aicarbon.gate.bench import Arm
+    from aicarbon.records.output_file import check_writable
     from aicarbon.report import bench_report
 
     project = _project()
@@ -323,7 +323,7 @@ def compare(
     markdown: MarkdownFile = None,
 ) -> None:
     """Compare saved samples: is NEW a regression against BASE? Exit 1 if so."""
-    from aicarbon.gate import (
+    from aicarbon.gate.decide import (
         FailedBenchmark,
         NotComparable,
         check_comparable,
@@ -400,8 +400,8 @@ def ab(
     """Measure a base and a new command interleaved in one session; exit 1 on a regression.
 
     The default CI recipe: same runner, same session, no stored baseline."""
-    from aicarbon.bench import Arm, BenchError, ab_decide
-    from aicarbon.child_process import CommandError
+    from aicarbon.gate.bench import Arm, BenchError, ab_decide
+    from aicarbon.measurement.child_process import CommandError
 
     project = _project()
     settings = _settings(
@@ -494,9 +494,8 @@ def check(
     """Benchmark a command against a stored baseline; exit 1 on a regression.
 
     A missing baseline is a warning, exit 0."""
-    from aicarbon.baseline import Baseline
-    from aicarbon.bench import Arm
-    from aicarbon.gate import (
+    from aicarbon.gate.bench import Arm
+    from aicarbon.gate.decide import (
         FailedBenchmark,
         NotComparable,
         budget_only,
@@ -504,7 +503,8 @@ def check(
         compare_history,
         require_successful,
     )
-    from aicarbon.records import Verdict
+    from aicarbon.records.baseline import Baseline
+    from aicarbon.records.check import Verdict
 
     project = _project()
     settings = _settings(
@@ -571,9 +571,9 @@ def baseline_update(
     name: Name = None,
 ) -> None:
     """Measure a command (or take saved samples) and store it as the baseline."""
-    from aicarbon.baseline import Baseline
-    from aicarbon.bench import Arm
-    from aicarbon.output_file import check_writable
+    from aicarbon.gate.bench import Arm
+    from aicarbon.records.baseline import Baseline
+    from aicarbon.records.output_file import check_writable
 
     project = _project()
     path = _baseline_path(project, baseline)
@@ -587,7 +587,7 @@ def baseline_update(
     except AicarbonError as exc:
         raise fail(f"--baseline: {exc}") from None
     if from_samples is not None:
-        from aicarbon.gate import FailedBenchmark, require_successful
+        from aicarbon.gate.decide import FailedBenchmark, require_successful
 
         samples = _load(from_samples)
         try:

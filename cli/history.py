@@ -11,7 +11,7 @@ from aicarbon.cli.app import app, fail
 from aicarbon.cli.deliver import say
 
 if TYPE_CHECKING:
-    from aicarbon.records import Run
+    from aicarbon.records.run import Run
 
 FORMATS = ("terminal", "markdown", "html", "json", "csv")
 RUN_REF = "A run id from 'aicarbon history' (or 'last'), or a run record file."
@@ -20,8 +20,8 @@ SINCE = "Only runs started since: 2026-11-25, 2026-11-25T14:00, or a time ago: 1
 
 def load_run(ref: str) -> tuple[Run, str]:
     """A run named by a record file or a history id (``12``, ``last``); and how to call it."""
-    from aicarbon.records import Run
-    from aicarbon.store import History
+    from aicarbon.history.store import History
+    from aicarbon.records.run import Run
 
     path = Path(ref)
     is_id = ref.isascii() and ref.isdigit()  # ASCII digits only: '١' is not run 1
@@ -65,8 +65,8 @@ def history(
     ] = 365.0,
 ) -> None:
     """List the runs saved on this machine (newest first), or prune them."""
+    from aicarbon.history.store import Filter, History, parse_when
     from aicarbon.report.history_table import render
-    from aicarbon.store import Filter, History, parse_when
 
     if limit < 1:
         raise fail(f"--limit must be at least 1; got {limit}")
@@ -88,7 +88,7 @@ def history(
     with History.open(create=False) as store:
         runs = store.runs(where)
     if as_json:
-        from aicarbon.record_codec import dumps
+        from aicarbon.records.codec import dumps
 
         typer.echo(dumps([r.to_dict() for r in runs]), nl=False)
         return
@@ -117,7 +117,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-render a saved run: from its record file or from the history."""
-    from aicarbon.output_file import check_writable, write_text
+    from aicarbon.records.output_file import check_writable, write_text
 
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")

@@ -23,7 +23,7 @@ def devices(
     """Which sensors work on this machine, what they draw now, and how to fix those that don't.
 
     Always exits 0, even when nothing can be measured (aicarbon then estimates)."""
-    from aicarbon.devices import survey
+    from aicarbon.machine.devices import survey
     from aicarbon.report.devices_table import render
 
     record = survey()
@@ -78,9 +78,9 @@ def watch(
 
     Each domain's watts and its last minute; on a terminal, q or Ctrl-C quits; elsewhere, one
     plain line per interval."""
+    from aicarbon.machine.watch import INTERVAL_RANGE_S, PowerWatch
     from aicarbon.report.terminal import make_console
     from aicarbon.report.watch_view import live_view, plain_line
-    from aicarbon.watch import INTERVAL_RANGE_S, PowerWatch
 
     low, high = INTERVAL_RANGE_S
     if not low <= interval <= high:

@@ -1,7 +1,7 @@
 """``python -m aicarbon`` is the same as the ``aicarbon`` command."""
 
 try:
-    from aicarbon.cli.entry import main
+    from .cli.entry import main
 except KeyboardInterrupt:  # Ctrl-C while the entry point itself is being imported
     import os
 

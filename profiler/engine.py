@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from .child_process import ChildExit
-from .entrypoints import resolve as resolve_entrypoint
-from .impact import ImpactPlan
-from .process_tree import TreeAccounting
-from .records import Run
+from .impact.plan import ImpactPlan
+from .measurement.child_process import ChildExit
+from .measurement.entrypoints import resolve as resolve_entrypoint
+from .measurement.process_tree import TreeAccounting
+from .records.run import Run
 from .settings import RunSettings
 
 
@@ -85,7 +85,7 @@ def finish(record: Run, prepared: Prepared) -> Run:
 def save_to_history(record: Run, environ: Mapping[str, str] | None = None) -> int:
     """Save a finished run in the user's local history (``store``); its id. ``StoreError``
     when the history cannot take it: the caller still has the record."""
-    from .store import History
+    from .history.store import History
 
     with History.open(environ) as history:
         return history.save(record)
@@ -106,8 +106,8 @@ def measure_command(
     nvml_module: ModuleType | None = None,
 ) -> MeasuredCommand:
     """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start."""
-    from .wrapped_command import MeasureOptions
-    from .wrapped_command import measure_command as measure
+    from .measurement.command import MeasureOptions
+    from .measurement.command import measure_command as measure
 
     settings = prepared.settings
     options = MeasureOptions(

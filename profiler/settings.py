@@ -166,7 +166,7 @@ class RunSettings:
         return {"interval_s": "--interval", "tags": "--tag"}.get(name, "--" + name.replace("_", "-"))
 
     def _check(self) -> None:
-        from .sensors import SENSOR_NAMES  # the names only: nothing is opened
+        from .sensors import SENSOR_NAMES
 
         check_number(self.named("interval_s"), self.interval_s, *INTERVAL_RANGE_S)
         if self.sensors is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aicarbon.samples import Fingerprint, SampleRun, Samples
+from aicarbon.records.samples import Fingerprint, SampleRun, Samples
 
 FINGERPRINT = Fingerprint(
     "estimated", ["estimate"], "AMD EPYC 7763 64-Core Processor", [], "6.1.0", "", "0.1.0"

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from aicarbon.accounting import Accumulator, Snapshot
-from aicarbon.attribution import cpu_share
+from aicarbon.measurement.accounting import Accumulator, Snapshot
+from aicarbon.measurement.attribution import cpu_share
+from aicarbon.measurement.timeline import Timeline
 from aicarbon.sensors.base import Domain, DomainKind, Method
-from aicarbon.timeline import Timeline
 
 CPU = Domain("cpu:package-0", DomainKind.CPU, Method.MEASURED, "rapl", "CPU")
 GPU = Domain("gpu:0", DomainKind.GPU, Method.MEASURED, "nvml", "GPU 0")

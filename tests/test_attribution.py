@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aicarbon.process_tree import ProcessTree, open_tree
-from aicarbon.tree_cgroup import CgroupUnavailable, TreeCgroup, find_hierarchies
+from aicarbon.measurement.process_tree import ProcessTree, open_tree
+from aicarbon.measurement.tree_cgroup import CgroupUnavailable, TreeCgroup, find_hierarchies
 from conftest import FakeClock
 from conftest import run_aicarbon as aicarbon
 

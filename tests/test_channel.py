@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from aicarbon.channel import CHANNEL_ENV, ChannelReader, send
-from aicarbon.phases import PhaseBook
+from aicarbon.measurement.channel import CHANNEL_ENV, ChannelReader, send
+from aicarbon.measurement.phases import PhaseBook
 from conftest import run_aicarbon
 
 SCRIPT = """
@@ -252,13 +252,13 @@ def test_without_a_writable_temporary_directory_the_command_is_still_measured(
     import errno
     import sys
 
-    import aicarbon.channel
-    from aicarbon.wrapped_command import MeasureOptions, measure_command
+    import aicarbon.measurement.channel
+    from aicarbon.measurement.command import MeasureOptions, measure_command
 
     def read_only(**_: object) -> str:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(aicarbon.channel.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(aicarbon.measurement.channel.tempfile, "mkdtemp", read_only)
     script = tmp_path / "gen.py"
     script.write_text("import aicarbon\nwith aicarbon.phase('p'):\n    aicarbon.add_units(1)\n")
     options = MeasureOptions(interval_s=0.05, sensors=frozenset({"estimate"}), own_process=False)
@@ -273,7 +273,7 @@ def test_a_channel_left_by_a_killed_aicarbon_is_swept_and_a_live_one_kept(tmp_pa
     import os
     import time
 
-    from aicarbon.channel import CHANNEL_PREFIX, sweep_stale_channels
+    from aicarbon.measurement.channel import CHANNEL_PREFIX, sweep_stale_channels
 
     stale, live, young = (tmp_path / f"{CHANNEL_PREFIX}{name}" for name in ("stale", "live", "young"))
     for directory in (stale, live, young):

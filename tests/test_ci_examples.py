@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from aicarbon.gate_settings import project_check
+from aicarbon.gate.settings import project_check
 from conftest import run_aicarbon
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"

@@ -175,7 +175,7 @@ def test_project_config_sets_the_grid_and_the_environment_overrides_it(tmp_path:
 def test_references_lists_the_ten_tasks_with_source() -> None:
     out = aicarbon("references")
     assert out.returncode == 0
-    from aicarbon.references import tasks
+    from aicarbon.impact.references import tasks
 
     lines = out.stdout.splitlines()
     assert all(any(line.startswith(t.key + " ") for line in lines) for t in tasks())

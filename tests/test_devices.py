@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from aicarbon import devices as devices_module
-from aicarbon.devices import survey
+from aicarbon.machine import devices as devices_module
+from aicarbon.machine.devices import survey
 from aicarbon.report.devices_table import render
 from aicarbon.sensors import OpenSensors
 from aicarbon.sensors.base import Domain, DomainKind, Method
@@ -44,7 +44,7 @@ def test_a_machine_with_nothing_to_measure_exits_0_and_says_so(tmp_path: Path) -
     out = run_aicarbon("devices", "--json", env=no_sensor_env(tmp_path))
     assert out.returncode == 0, out.stderr
     data = strict(out.stdout)
-    assert data["schema"] == "aicarbon.devices/1" and data["measured"] is False
+    assert data["schema"] == "aicarbon.machine.devices/1" and data["measured"] is False
     rows = {d["sensor"] + (":" + d["kind"] if d["kind"] else ""): d for d in data["devices"]}  # type: ignore[union-attr]
     assert rows["estimate:cpu"]["available"] and rows["estimate:cpu"]["method"] == "estimated"
     assert rows["estimate:cpu"]["power_w"] > 0 and "utilisation" in rows["estimate:cpu"]["model"]
@@ -173,7 +173,7 @@ def test_devices_survives_a_broken_python_environment_for_nvml(tmp_path: Path) -
 
 
 def test_the_table_escapes_what_the_machine_says() -> None:
-    from aicarbon.records import DeviceRecord, DevicesRecord
+    from aicarbon.records.devices import DeviceRecord, DevicesRecord
     from aicarbon.sensors.host import HostRecord
 
     host = HostRecord("host\x1b[2J", "Linux", "CPU\u202e", 2, 1 << 30)
@@ -187,7 +187,7 @@ def test_the_table_escapes_what_the_machine_says() -> None:
 
 def test_devices_is_fast_to_import_and_never_opens_a_gpu_it_does_not_list() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", "import aicarbon.devices, sys; print('pynvml' in sys.modules)"],
+        [sys.executable, "-c", "import aicarbon.machine.devices, sys; print('pynvml' in sys.modules)"],
         capture_output=True,
         text=True,
         timeout=60,

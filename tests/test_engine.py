@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from aicarbon import engine
 from aicarbon.cli import app as cli_app
-from aicarbon.records import READABLE_SCHEMAS, SCHEMA, RecordError, Run
+from aicarbon.records.run import READABLE_SCHEMAS, SCHEMA, RecordError, Run
 from aicarbon.settings import RunSettings, SettingsError
 from conftest import run_aicarbon as aicarbon
 
@@ -34,17 +34,16 @@ def imported_modules(path: Path) -> set[str]:
     return found
 
 
-def test_the_record_module_imports_nothing_from_the_engine() -> None:
-    assert imported_modules(PACKAGE / "records.py") <= {"output_file", "record_codec", "limits"}
+@pytest.mark.parametrize("module", sorted((PACKAGE / "records").glob("*.py")), ids=lambda p: p.name)
+def test_records_import_nothing_from_the_engine(module: Path) -> None:
+    allowed = {"limits", "errors"} | {f"records.{p.stem}" for p in (PACKAGE / "records").glob("*.py")}
+    assert imported_modules(module) <= allowed, module.name
     assert imported_modules(PACKAGE / "limits.py") == set()
-    assert imported_modules(PACKAGE / "record_codec.py") <= {"errors"}
-    assert imported_modules(PACKAGE / "output_file.py") <= {"errors"}
 
 
 @pytest.mark.parametrize("renderer", sorted((PACKAGE / "report").glob("*.py")), ids=lambda p: p.name)
 def test_renderers_see_only_records(renderer: Path) -> None:
-    allowed = {"records", "samples", "output_file"}  # output_file: the atomic writer, for CI files
-    allowed |= {"record_codec"}  # its dumps(): JSON that a CI runner's log cannot misread
+    allowed = {f"records.{p.stem}" for p in (PACKAGE / "records").glob("*.py")}
     allowed |= {f"report.{p.stem}" for p in (PACKAGE / "report").glob("*.py")}
     assert imported_modules(renderer) <= allowed, renderer.name
 
@@ -58,7 +57,12 @@ def test_the_run_command_calls_only_the_facade() -> None:
         if isinstance(n, ast.ImportFrom) and n.module and n.module.startswith("aicarbon")
     }
     used |= {f"aicarbon.{a.name}" for n in ast.walk(run) if isinstance(n, ast.ImportFrom) for a in n.names}
-    engine_modules = {"aicarbon.wrapped_command", "aicarbon.impact", "aicarbon.sensors", "aicarbon.sampler"}
+    engine_modules = {
+        "aicarbon.measurement.command",
+        "aicarbon.impact.plan",
+        "aicarbon.sensors",
+        "aicarbon.measurement.sampler",
+    }
     assert "aicarbon.engine" in used and not used & engine_modules
 
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from aicarbon.entrypoints import EntrypointError, defines, resolve
+from aicarbon.measurement.entrypoints import EntrypointError, defines, resolve
 from conftest import run_aicarbon
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from aicarbon.records import Run
+from aicarbon.records.run import Run
 from aicarbon.report.escape import escaped_copy, visible
 from conftest import run_aicarbon as aicarbon
 

@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
-from aicarbon.baseline import Baseline
-from aicarbon.bench import interleaving, quality_warnings
-from aicarbon.gate import (
+from aicarbon.gate.bench import interleaving, quality_warnings
+from aicarbon.gate.decide import (
     GateSettings,
     NotComparable,
     check_comparable,
@@ -18,9 +17,10 @@ from aicarbon.gate import (
     compare_history,
     exit_status,
 )
-from aicarbon.record_codec import RecordError
-from aicarbon.records import Verdict, overall
-from aicarbon.samples import Samples
+from aicarbon.records.baseline import Baseline
+from aicarbon.records.check import Verdict, overall
+from aicarbon.records.codec import RecordError
+from aicarbon.records.samples import Samples
 from gate_helpers import FINGERPRINT, samples
 
 BASE = [100.0, 101.0, 99.0, 100.5, 99.5]
@@ -186,7 +186,7 @@ def test_samples_round_trip_and_refuse_other_files(tmp_path: Path) -> None:
     assert back.metric() == pytest.approx([v / 10 for v in BASE]) and back.fingerprint == FINGERPRINT
     json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c))
     for text, message in [
-        ('{"schema": "aicarbon.samples/1", "name": "x"}', "missing"),
+        ('{"schema": "aicarbon.records.samples/1", "name": "x"}', "missing"),
         (path.read_text()[:200], "not valid JSON"),
         ('{"schema": "other"}', "not an aicarbon samples file"),
         (path.read_text().replace('"attributed_j": 100.0', '"attributed_j": -1'), "negative"),
@@ -210,7 +210,7 @@ def test_baseline_keeps_the_last_sessions_per_benchmark_and_environment(tmp_path
     assert back is not None and len(back.entries) == 2
     assert [s.median() for s in back.sessions_for(samples(BASE))] == [101.0, 102.0]
     assert [s.median() for s in back.sessions_for(samples(BASE, fingerprint=other_cpu))] == [50.0]
-    path.write_text(path.read_text().replace('"schema": "aicarbon.samples/1"', '"schema": "x"', 1))
+    path.write_text(path.read_text().replace('"schema": "aicarbon.records.samples/1"', '"schema": "x"', 1))
     with pytest.raises(RecordError, match="not an aicarbon samples file"):
         Baseline.load(path)
 
@@ -225,7 +225,7 @@ class FakeMeasure:
     taken from a per-arm list, and logs the order of the calls."""
 
     def __init__(self, energies: dict[str, list[float]]) -> None:
-        from aicarbon.records import Run
+        from aicarbon.records.run import Run
 
         self.template = Run.load(RECORD)
         self.energies = {arm: list(values) for arm, values in energies.items()}
@@ -246,7 +246,7 @@ class FakeMeasure:
 
 
 def test_an_ab_session_interleaves_after_warm_up_and_extends_once_when_undecided() -> None:
-    from aicarbon.bench import Arm, BenchOptions, ab_decide
+    from aicarbon.gate.bench import Arm, BenchOptions, ab_decide
 
     noisy_base = [100, 100, 90, 120, 100, 85, 110, 95, 100, 105, 100]  # warm-up first
     noisy_head = [100, 95, 130, 100, 88, 125, 100, 92, 110, 100, 97]

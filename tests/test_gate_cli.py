@@ -160,7 +160,7 @@ def test_bench_then_compare_then_baseline_and_check(tmp_path: Path) -> None:
     assert bench.returncode == 0, bench.stderr
     assert "tiny: 2 runs after 0 warm-up, energy per run" in bench.stdout
     recorded = json.loads((tmp_path / "s.json").read_text())
-    assert recorded["schema"] == "aicarbon.samples/1" and len(recorded["runs"]) == 2
+    assert recorded["schema"] == "aicarbon.records.samples/1" and len(recorded["runs"]) == 2
     assert recorded["fingerprint"]["sensors"] and recorded["fingerprint"]["cpu_model"]
     run = recorded["runs"][0]
     assert {d["id"] for d in run["domains"]} >= {"cpu:estimated"} or run["method"] == "measured"

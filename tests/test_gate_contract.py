@@ -63,7 +63,7 @@ def test_compare_refuses_samples_with_a_failed_run(tmp_path: Path, cli) -> None:
 
 
 def test_check_refuses_a_stored_session_with_a_failed_run(tmp_path: Path) -> None:
-    from aicarbon.baseline import Baseline
+    from aicarbon.records.baseline import Baseline
 
     ok = run_aicarbon(
         "bench", "-n", "2", "--warmup", "0", "--name", "t", "-o", "s.json", "--", "true", cwd=tmp_path
@@ -73,7 +73,7 @@ def test_check_refuses_a_stored_session_with_a_failed_run(tmp_path: Path) -> Non
     data["runs"][1]["exit_status"] = 139  # a segfault, stored by hand (or by an older tool)
     (tmp_path / "s.json").write_text(json.dumps(data))
     baseline = Baseline()
-    from aicarbon.samples import Samples
+    from aicarbon.records.samples import Samples
 
     baseline.add(Samples.load(tmp_path / "s.json"))
     baseline.save(tmp_path / "bl.json")
@@ -101,7 +101,7 @@ def test_a_thousand_runs_per_arm_match_scipys_normal_approximation() -> None:
     import math
     import random
 
-    from aicarbon import stats
+    from aicarbon.gate import stats
     from scipy.stats import mannwhitneyu
 
     rng = random.Random(15)
@@ -123,7 +123,7 @@ def test_a_thousand_runs_per_arm_match_scipys_normal_approximation() -> None:
 def test_selection_equals_sorting_on_small_samples(monkeypatch: pytest.MonkeyPatch) -> None:
     import random
 
-    from aicarbon import stats
+    from aicarbon.gate import stats
 
     rng = random.Random(16)
     for _ in range(40):

@@ -7,7 +7,7 @@ import math
 import random
 
 import pytest
-from aicarbon.stats import holm, mann_whitney, median_abs_deviation, shift_interval
+from aicarbon.gate.stats import holm, mann_whitney, median_abs_deviation, shift_interval
 from scipy import stats as scipy_stats
 
 

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from aicarbon import grid
+from aicarbon.impact import grid
 from conftest import run_aicarbon as aicarbon
 
 

@@ -14,8 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from aicarbon.records import Run
-from aicarbon.store import (
+from aicarbon.history.store import (
     _V1,
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -25,6 +24,7 @@ from aicarbon.store import (
     history_path,
     parse_when,
 )
+from aicarbon.records.run import Run
 from conftest import run_aicarbon as aicarbon
 
 V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"
@@ -92,8 +92,8 @@ def test_times_for_since_and_until() -> None:
 WRITER = """
 import sys
 from dataclasses import replace
-from aicarbon.records import Run
-from aicarbon.store import History
+from aicarbon.records.run import Run
+from aicarbon.history.store import History
 run = Run.load(sys.argv[1])
 with History.open() as history:
     for i in range(3):

@@ -5,9 +5,17 @@ import math
 import re
 
 import pytest
-from aicarbon import grid
-from aicarbon.impact import ImpactPlan, compute, emissions_g, grid_for, water_litres
-from aicarbon.references import GRADE_EDGES, ReferenceError, compare, grade, grade_for_z, task, tasks
+from aicarbon.impact import grid
+from aicarbon.impact.plan import ImpactPlan, compute, emissions_g, grid_for, water_litres
+from aicarbon.impact.references import (
+    GRADE_EDGES,
+    ReferenceError,
+    compare,
+    grade,
+    grade_for_z,
+    task,
+    tasks,
+)
 from aicarbon.settings import SPECS, Setting
 
 

@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from aicarbon.accounting import Accumulator
+from aicarbon.measurement.accounting import Accumulator
+from aicarbon.measurement.sampler import Sampler
+from aicarbon.measurement.timeline import Timeline
 from aicarbon.report.units import fmt_count, fmt_energy, fmt_mass_g
-from aicarbon.sampler import Sampler
 from aicarbon.sensors.base import Domain, DomainKind, Method, Reading
 from aicarbon.sensors.rapl import RaplSensor
-from aicarbon.timeline import Timeline
 from conftest import FakeClock, PowercapTree
 from conftest import run_aicarbon as aicarbon
 

@@ -11,15 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from aicarbon.child_process import ChildExit
-from aicarbon.gpu_owner import PID_NAMESPACE_UNKNOWN, decide
-from aicarbon.process_tree import in_this_namespace, nvidia_minors_open
-from aicarbon.records import Run
+from aicarbon.measurement.child_process import ChildExit
+from aicarbon.measurement.command import MeasureOptions, measure_command
+from aicarbon.measurement.gpu_owner import PID_NAMESPACE_UNKNOWN, decide
+from aicarbon.measurement.process_tree import in_this_namespace, nvidia_minors_open
+from aicarbon.records.run import Run
 from aicarbon.report.terminal import make_console, render
 from aicarbon.sensors import open_sensors
 from aicarbon.sensors.base import DomainKind
 from aicarbon.sensors.nvml import NvmlSensor
-from aicarbon.wrapped_command import MeasureOptions, measure_command
 from conftest import FakeClock, FakeGpu, FakeLibraryMismatch, FakeMig, make_fake_pynvml, write_driver_gpus
 
 UUIDS = [f"GPU-{i}{i}{i}{i}aaaa-0000-0000-0000-00000000000{i}" for i in range(4)]
@@ -319,9 +319,9 @@ def test_nvidia_minors_open_reads_the_descriptors_of_real_processes(tmp_path: Pa
 
 
 def test_gpu_owner_unknown_is_counted_as_the_trees_and_timed() -> None:
-    from aicarbon.accounting import Accumulator, Snapshot
+    from aicarbon.measurement.accounting import Accumulator, Snapshot
+    from aicarbon.measurement.timeline import Timeline
     from aicarbon.sensors.base import Domain, Method
-    from aicarbon.timeline import Timeline
 
     gpu = Domain("gpu:0", DomainKind.GPU, Method.MEASURED, "nvml", "GPU 0")
     acc = Accumulator([gpu], Timeline(1.0, 8), interval_s=1.0)
@@ -340,9 +340,9 @@ def test_gpu_owner_unknown_is_counted_as_the_trees_and_timed() -> None:
 
 
 def test_the_sampler_reads_a_slow_sensor_no_more_often_than_it_asks(clock: FakeClock) -> None:
-    from aicarbon.accounting import Accumulator
-    from aicarbon.sampler import Sampler
-    from aicarbon.timeline import Timeline
+    from aicarbon.measurement.accounting import Accumulator
+    from aicarbon.measurement.sampler import Sampler
+    from aicarbon.measurement.timeline import Timeline
 
     fakes = gpus(1, step_mj=1_000)
     nvml = NvmlSensor(make_fake_pynvml(fakes), environ={}, clock=clock)
@@ -358,9 +358,9 @@ def test_the_sampler_reads_a_slow_sensor_no_more_often_than_it_asks(clock: FakeC
 
 
 def test_a_gpu_check_that_raises_counts_the_gpus_flagged_and_the_run_goes_on(clock: FakeClock) -> None:
-    from aicarbon.accounting import Accumulator
-    from aicarbon.sampler import Sampler
-    from aicarbon.timeline import Timeline
+    from aicarbon.measurement.accounting import Accumulator
+    from aicarbon.measurement.sampler import Sampler
+    from aicarbon.measurement.timeline import Timeline
 
     nvml = sensor(gpus(1, step_mj=1_000))
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import psutil
 import pynvml
 import pytest
+from aicarbon.measurement.command import MeasureOptions, measure_command
 from aicarbon.sensors.base import DomainKind
 from aicarbon.sensors.nvml import NvmlSensor
-from aicarbon.wrapped_command import MeasureOptions, measure_command
 from conftest import FakeClock, FakeGpu, FakeMig, write_driver_gpus
 from nvml_library import OLD_DRIVER_MISSING, real_pynvml
 

@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from aicarbon.output_file import OutputPathError, check_writable, std_descriptor, write_text
-from aicarbon.records import Run
+from aicarbon.records.output_file import OutputPathError, check_writable, std_descriptor, write_text
+from aicarbon.records.run import Run
 from conftest import run_aicarbon
 
 CORPUS_RECORD = Path(__file__).resolve().parent / "corpus" / "records" / "valid-plain.json"

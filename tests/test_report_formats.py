@@ -13,8 +13,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from aicarbon.records import Run
-from aicarbon.store import History
+from aicarbon.history.store import History
+from aicarbon.records.run import Run
 from browser import file_url, find_chromium, visit
 from conftest import run_aicarbon as aicarbon
 

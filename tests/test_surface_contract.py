@@ -13,9 +13,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from aicarbon.record_codec import RecordError
-from aicarbon.records import PhaseRecord, Run
-from aicarbon.store import History
+from aicarbon.history.store import History
+from aicarbon.records.codec import RecordError
+from aicarbon.records.run import PhaseRecord, Run
 from conftest import AICARBON, hermetic_env, run_aicarbon
 
 V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aicarbon
 import pytest
-from aicarbon.records import Run
+from aicarbon.records.run import Run
 
 
 def busy(seconds: float) -> None:

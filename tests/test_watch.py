@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 import pytest
-from aicarbon.process_tree import CpuUsers
+from aicarbon.machine.watch import PowerWatch
+from aicarbon.measurement.process_tree import CpuUsers
 from aicarbon.report.watch_view import live_view, plain_line
-from aicarbon.watch import PowerWatch
 from conftest import (
     AICARBON,
     FakeGpu,

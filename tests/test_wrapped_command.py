@@ -9,9 +9,9 @@ import sys
 
 import psutil
 import pytest
-from aicarbon.records import SCHEMA, RecordError, Run
+from aicarbon.measurement.command import MeasureOptions, measure_command
+from aicarbon.records.run import SCHEMA, RecordError, Run
 from aicarbon.report.terminal import make_console, render
-from aicarbon.wrapped_command import MeasureOptions, measure_command
 from conftest import FakeGpu, make_fake_pynvml
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from ..samples import Samples
+from ..records.samples import Samples
 from .escape import visible
 from .gate_report import fmt_j
 

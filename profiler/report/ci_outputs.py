@@ -12,8 +12,8 @@ import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from ..record_codec import dumps
-from ..records import GateComparison, Verdict, overall
+from ..records.check import GateComparison, Verdict, overall
+from ..records.codec import dumps
 from .escape import visible
 from .gate_report import fmt_j, fmt_ratio, markdown
 
@@ -129,6 +129,6 @@ def github_benchmark_json(comparisons: list[GateComparison]) -> str:
 
 
 def write_export(path: Path, text: str) -> None:
-    from ..output_file import write_text
+    from ..records.output_file import write_text
 
     write_text(path, text)

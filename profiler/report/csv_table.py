@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 
-from ..records import Run
+from ..records.run import Run
 from .escape import visible
 
 COLUMNS = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import textwrap
 
-from ..records import DeviceRecord, DevicesRecord
+from ..records.devices import DeviceRecord, DevicesRecord
 from .escape import escaped_copy
 from .terminal import shorten
 from .units import fmt_power

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 from rich.cells import cell_len
 
-from ..records import Run
+from ..records.run import Run
 from .escape import visible
 from .terminal import shorten
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_power

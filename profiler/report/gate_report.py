@@ -12,8 +12,8 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import asdict
 
-from ..record_codec import dumps
-from ..records import GateComparison, Verdict, overall
+from ..records.check import GateComparison, Verdict, overall
+from ..records.codec import dumps
 from .escape import visible
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.cells import cell_len
 
-from ..records import RunSummary
+from ..records.history import RunSummary
 from .escape import visible
 from .terminal import shorten
 from .units import fmt_duration, fmt_energy

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 
-from ..records import DomainRecord, Run
+from ..records.run import DomainRecord, Run
 from .escape import visible
 from .impact_text import ratio_text
 from .labels import label_text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..records import ComparisonRecord, ImpactRecord
+from ..records.run import ComparisonRecord, ImpactRecord
 from .units import fmt_count, fmt_energy, fmt_mass_g, fmt_volume_l
 
 BAR_WIDTH = 24

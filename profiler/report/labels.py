@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..records import Run
+from ..records.run import Run
 
 
 def label_text(run: Run) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from ..records import Run
+from ..records.run import Run
 from .escape import escaped_copy
 from .labels import label_text
 from .terminal import detail_lines, how_measured

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..records import DomainRecord, PhaseRecord, Run
+from ..records.run import DomainRecord, PhaseRecord, Run
 from .escape import escaped_copy
 from .impact_text import comparison_lines, impact_lines
 from .labels import label_text

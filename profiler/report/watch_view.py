@@ -8,7 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from ..records import WatchFrame
+from ..records.watch import WatchFrame
 from .escape import escaped_copy, visible
 from .sparkline import sparkline
 from .units import fmt_power

@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 import socket
 
-from ..records import HostRecord
+from ..records.run import HostRecord
 from .cpu_info import CpuInfo
 from .cpu_load import logical_cpus, memory_in_use_bytes
 

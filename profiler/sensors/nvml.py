@@ -42,15 +42,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .base import (
-    Domain,
-    DomainFailure,
-    DomainKind,
-    Method,
-    Reading,
-    SensorUnavailableError,
-    Unavailable,
-)
+from .base import Domain, DomainFailure, DomainKind, Method, Reading, SensorUnavailableError, Unavailable
 from .gpu_select import Entry, parse_visible
 from .nvidia_driver import driver_gpus, proc_root
 from .nvml_import import import_pynvml

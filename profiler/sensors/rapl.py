@@ -46,15 +46,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import (
-    Domain,
-    DomainFailure,
-    DomainKind,
-    Method,
-    Reading,
-    SensorUnavailableError,
-    Unavailable,
-)
+from .base import Domain, DomainFailure, DomainKind, Method, Reading, SensorUnavailableError, Unavailable
 
 SYSFS_ROOT_ENV = "AICARBON_SYSFS_ROOT"
 PERMISSION_FIX = (

@@ -1,0 +1,62 @@
+"""What ``aicarbon run`` adds to a command's wall time, as a ratio to the interpreter's own start.
+
+    python benchmarks/startup.py [--pairs 21] [--command true]
+
+Three commands are timed in rotation (so slow drift hits all three alike), each ``--pairs``
+times: the bare command, ``aicarbon run -q --no-save -- CMD`` and ``aicarbon run -- CMD``
+(report and history save, to a throw-away history), plus ``python -c pass`` from the same
+environment. The figure is the median of (aicarbon run's wall time - the bare command's, in the
+same rotation), over the median of ``python -c pass``. Targets (issue 16): at most 3x for
+``-q --no-save`` and 4x with the report and the history. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+AICARBON = [str(BIN / "aicarbon")] if (BIN / "aicarbon").exists() else [sys.executable, "-m", "aicarbon"]
+
+
+def wall(cmd: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=21)
+    parser.add_argument("--command", default="true", help="the measured command (default: true)")
+    args = parser.parse_args()
+    command = args.command.split()
+    home = tempfile.mkdtemp(prefix="aicarbon-startup-")
+    env = {**os.environ, "AICARBON_HOME": home}
+    floor, quiet, full = [], [], []
+    for _ in range(2):  # warm the page cache and the history
+        wall([*AICARBON, "run", "--", *command], env)
+    for _ in range(args.pairs):
+        floor.append(wall([sys.executable, "-c", "pass"], env))
+        bare = wall(command, env)
+        quiet.append(wall([*AICARBON, "run", "-q", "--no-save", "--", *command], env) - bare)
+        bare = wall(command, env)
+        full.append(wall([*AICARBON, "run", "--", *command], env) - bare)
+    f = statistics.median(floor)
+    print(f"python -c pass (the floor):           {f * 1000:7.1f} ms  (median of {args.pairs})")
+    for label, values, target in (
+        ("aicarbon run -q --no-save adds", quiet, 3),
+        ("aicarbon run (report, history) adds", full, 4),
+    ):
+        m = statistics.median(values)
+        print(f"{label:<37} {m * 1000:7.1f} ms = {m / f:4.1f}x the floor (target {target}x)")
+
+
+if __name__ == "__main__":
+    main()

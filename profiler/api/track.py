@@ -1,0 +1,363 @@
+"""Measure Python code in the running process: ``aicarbon.track`` and ``aicarbon.phase``.
+
+    import aicarbon
+
+    with aicarbon.track(name="generate", country="FRA") as t:
+        with aicarbon.phase("load-model"):
+            model = load()
+        with aicarbon.phase("generate"):
+            for prompt in prompts:
+                model(prompt)
+                t.add_units(1)
+    t.report()          # the terminal report, phases included
+    t.record            # the run record (the type ``aicarbon run --json`` writes)
+    t.save("run.json")
+
+Also a decorator: ``@aicarbon.track(name="step")`` measures each call; the wrapped function's
+``last_tracker`` holds the latest measurement.
+
+**Attribution in a process.** The code's share of the machine's CPU-domain energy is the
+process's own CPU time (``time.process_time``: every thread of it, aicarbon's sampling thread
+included, about 0.4% of a core) against the machine's busy CPU time; children the process
+started are *not* charged (a notebook kernel's other children are none of this code's doing).
+A GPU is the code's while this process holds a context on it (its PID in NVML's list).
+Nothing of the caller's process is changed: no child subreaper, no signal handler, no
+cgroup; it works in a Jupyter kernel and from any thread.
+
+**Phases** are intervals of the tracked time, each measured on its own: a sample is taken at
+each boundary, so a phase's energy is the machine's (and the code's) energy between its start
+and its end, exactly, however short. Nested phases are included in their parent's figures
+(the report indents them); phases that overlap (from two threads) each count the energy of
+their own interval, so they can add up to more than the total. Units counted with
+``add_units`` while a phase is open count for that phase (and its parents) and for the run.
+
+**GPU work is asynchronous.** CUDA returns before the kernels finish, so a phase boundary
+would charge a kernel to the phase after the one that launched it. With ``sync_gpu=True``
+(the default) and PyTorch with CUDA already imported, each boundary waits for the device
+(``torch.cuda.synchronize()``): phases are charged for their own kernels, at the price of a
+pipeline drain per boundary, which per-token phases would feel (pass ``sync_gpu=False``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..limits import MAX_UNITS
+from ..measurement.phases import PhaseBook, sample_mark
+
+if TYPE_CHECKING:
+    from ..measurement.accounting import Accumulator
+    from ..measurement.sampler import Sampler
+    from ..records.run import PhaseRecord, Run
+    from ..sensors import OpenSensors
+    from ..sensors.cpu_load import ProcStat
+
+F = TypeVar("F", bound=Callable[..., Any])
+_ACTIVE: ContextVar[Tracker | None] = ContextVar("aicarbon_tracker", default=None)
+
+
+@dataclass
+class _State:
+    opened: OpenSensors
+    proc_stat: ProcStat
+    accumulator: Accumulator
+    sampler: Sampler
+    start_utc: str
+    start_cpu_s: float
+    book: PhaseBook
+
+
+@dataclass
+class PhaseHandle:
+    """What ``Tracker.phase`` yields: the phase's figures, once it has ended (None while it is
+    open, or when it could not be opened: ``phases.MAX_OPEN`` phases were open already)."""
+
+    name: str
+    record: PhaseRecord | None = None
+
+
+class Tracker:
+    """One measurement of in-process code; a context manager, or a decorator."""
+
+    def __init__(
+        self,
+        name: str | None = None,
+        *,
+        units: float | None = None,
+        unit_name: str = "units",
+        task: str | None = None,
+        country: str | None = None,
+        region: str | None = None,
+        carbon_intensity: float | None = None,
+        pue: float | None = None,
+        wue: float | None = None,
+        water_intensity: float | None = None,
+        interval_s: float = 0.1,
+        sensors: Iterable[str] | None = None,
+        sync_gpu: bool = True,
+        tags: Iterable[str] = (),
+        note: str | None = None,
+    ) -> None:
+        from ..engine import prepare
+        from ..settings import RunSettings
+
+        # Every setting checked now, before anything is measured (SettingsError, a ValueError).
+        self.settings = RunSettings(
+            interval_s=interval_s,
+            sensors=frozenset(sensors) if sensors is not None else None,
+            country=country,
+            region=region,
+            carbon_intensity=carbon_intensity,
+            pue=pue,
+            wue=wue,
+            water_intensity=water_intensity,
+            units=units,
+            unit_name=unit_name,
+            task=task,
+            name=name,
+            tags=tuple(tags),
+            note=note,
+            sync_gpu=sync_gpu,
+        )
+        self._prepared = prepare(self.settings)
+        self._state: _State | None = None
+        self._token: Any = None
+        self.record: Run | None = None
+
+    # -- as a decorator ------------------------------------------------------------------------
+
+    def __call__(self, func: F) -> F:
+        settings = dict(self.__dict__)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            tracker = self._fresh(settings)
+            wrapper.last_tracker = tracker  # type: ignore[attr-defined]
+            with tracker:
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    def _fresh(self, settings: dict[str, Any]) -> Tracker:
+        tracker = Tracker.__new__(Tracker)
+        tracker.__dict__.update(settings)
+        tracker._state, tracker._token, tracker.record = None, None, None
+        return tracker
+
+    # -- as a context manager ------------------------------------------------------------------------
+
+    def __enter__(self) -> Tracker:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self._state is not None:
+            raise RuntimeError("this tracker is already measuring")
+        from ..measurement.accounting import Accumulator
+        from ..measurement.command import TIMELINE_POINTS, gpu_owner_check, utc_now
+        from ..measurement.sampler import Sampler
+        from ..measurement.timeline import Timeline
+        from ..sensors import open_sensors
+        from ..sensors.cpu_info import read_cpu_info
+        from ..sensors.cpu_load import ProcStat, Throttled, logical_cpus
+        from ..sensors.nvidia_driver import proc_root
+
+        proc_stat = ProcStat()
+        # Shared by the estimate and attribution within one sample, fresh at every phase boundary.
+        cpu_times = Throttled(proc_stat, 0.001)
+        opened = open_sensors(
+            self.settings.sensors,
+            cpu=read_cpu_info(proc_root() / "cpuinfo"),
+            n_cpu=logical_cpus(),
+            cpu_times=cpu_times,
+        )
+        accumulator = Accumulator(
+            opened.domains, Timeline(self.settings.interval_s, TIMELINE_POINTS), self.settings.interval_s
+        )
+        start_cpu_s = time.process_time()
+        sampler = Sampler(
+            opened.sensors,
+            accumulator,
+            self.settings.interval_s,
+            tree_cpu_s=lambda fresh=False: time.process_time() - start_cpu_s,
+            machine_busy_s=lambda: cpu_times().busy_s,
+            gpu_owners=gpu_owner_check(opened, lambda: {os.getpid()}),
+        )
+        book = PhaseBook(self._mark, lambda: sampler.start_t)
+        self._state = _State(opened, proc_stat, accumulator, sampler, utc_now(), start_cpu_s, book)
+        sampler.start()
+        self._token = _ACTIVE.set(self)
+
+    def stop(self) -> Run:
+        state = self._state
+        if state is None:
+            raise RuntimeError("this tracker is not measuring")
+        from ..measurement.child_process import ChildExit
+        from ..measurement.command import book_notes, build_run, utc_now
+        from ..sensors.host import host_info
+
+        try:
+            state.book.end_all()  # phases left open by an exception end with the run
+            state.sampler.stop()
+            state.accumulator.finish()
+            run = build_run(
+                [self.settings.name or Path(sys.argv[0] or "python").name],
+                state.start_utc,
+                utc_now(),
+                ChildExit(0, 0, None, None),
+                state.accumulator,
+                state.sampler,
+                state.opened,
+                host_info(_cpu(), state.opened.gpu_names, state.opened.gpu_driver),
+                self.settings.interval_s,
+            )
+            run.tree_method = "process CPU time (in-process)"
+            run.phases = list(state.book.records)
+            run.units_counted = state.book.counted
+            run.notes += book_notes(state.book)
+        finally:
+            state.opened.close()
+            state.proc_stat.close()
+            if self._token is not None:
+                _ACTIVE.reset(self._token)
+                self._token = None
+            self._state = None
+        from ..engine import finish
+
+        self.record = finish(run, self._prepared)
+        return run
+
+    @property
+    def measuring(self) -> bool:
+        return self._state is not None
+
+    # -- phases and units ----------------------------------------------------------------------------
+
+    def add_units(self, n: float = 1) -> None:
+        """Count ``n`` units (inferences, images, tokens) done: for the run and open phases."""
+        check_units(n)
+        if self._state is None:
+            raise RuntimeError("add_units() needs a tracker that is measuring")
+        if not self._state.book.add_units(float(n)):
+            raise ValueError(
+                f"add_units({n!r}) would take the run's count past {MAX_UNITS:.0e} units; not counted"
+            )
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[PhaseHandle]:
+        """Measure a named part of the tracked code (see the module's notes on nesting); the
+        handle's ``record`` holds the phase's figures once it has ended."""
+        if self._state is None:
+            raise RuntimeError("phase() needs a tracker that is measuring")
+        book, key, handle = self._state.book, object(), PhaseHandle(str(name))
+        book.start(key, handle.name)
+        try:
+            yield handle
+        finally:
+            handle.record = book.end(key)
+
+    def _mark(self) -> tuple[float, tuple[float, float]]:
+        """A sample now (after queued GPU work, with ``sync_gpu``): time and cumulative joules."""
+        state = self._state
+        assert state is not None
+        if self.settings.sync_gpu:
+            _synchronise_gpu()
+        return sample_mark(state.sampler, state.accumulator)()
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def report(self) -> None:
+        """Print the terminal report of the finished measurement (on stderr)."""
+        from ..report.terminal import make_console, render
+
+        render(self._finished(), make_console())
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        self._finished().save(Path(path))
+
+    def _finished(self) -> Run:
+        if self.record is None:
+            raise RuntimeError("the tracker has not finished measuring")
+        return self.record
+
+
+def check_units(n: object) -> None:
+    """``ValueError`` unless ``n`` is a number from 0 to ``MAX_UNITS`` (NaN, infinities and
+    integers too large for a float fail every comparison here, so none gets through)."""
+    if not (isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n <= MAX_UNITS):
+        shown = repr(n)
+        if isinstance(n, int) and abs(n) >= 10**30:  # repr() of 5,000 digits raises ValueError
+            shown = f"an integer of about {int(abs(n).bit_length() * 0.30103) + 1} digits"
+        raise ValueError(f"add_units needs a number of units from 0 to {MAX_UNITS:.0e}; got {shown}")
+
+
+def _cpu() -> Any:
+    from ..sensors.cpu_info import read_cpu_info
+    from ..sensors.nvidia_driver import proc_root
+
+    return read_cpu_info(proc_root() / "cpuinfo")
+
+
+def _synchronise_gpu() -> None:
+    """Wait for queued CUDA work when PyTorch is already loaded and uses CUDA (never import it)."""
+    torch = sys.modules.get("torch")
+    cuda = getattr(torch, "cuda", None)
+    try:
+        if cuda is not None and cuda.is_initialized():
+            cuda.synchronize()
+    except Exception:  # noqa: BLE001 - a broken CUDA must not break the user's code
+        pass
+
+
+def track(name: str | None = None, **settings: Any) -> Tracker:
+    """A tracker: ``with aicarbon.track(...) as t:`` or ``@aicarbon.track(...)``. Settings are
+    keyword-only and typed; a misspelt one is a ``TypeError``."""
+    return Tracker(name, **settings)
+
+
+@contextmanager
+def phase(name: str) -> Iterator[None]:
+    """A phase of the tracker measuring in this context; under ``aicarbon run``, a phase of the
+    run (sent to aicarbon through its channel); otherwise nothing."""
+    tracker = _ACTIVE.get()
+    if tracker is not None:
+        with tracker.phase(name):
+            yield
+        return
+    from ..measurement.channel import CHANNEL_ENV, send
+
+    if CHANNEL_ENV not in os.environ:
+        yield
+        return
+    marker = object()  # alive for the whole phase: its id is unique meanwhile
+    key = str(id(marker))
+    send({"e": "start", "pid": os.getpid(), "id": key, "name": str(name)})
+    try:
+        yield
+    finally:
+        send({"e": "end", "pid": os.getpid(), "id": key})
+
+
+def add_units(n: float = 1) -> None:
+    """Count units on the tracker measuring in this context, or for ``aicarbon run``."""
+    check_units(n)
+    tracker = _ACTIVE.get()
+    if tracker is not None:
+        tracker.add_units(n)
+        return
+    from ..measurement.channel import CHANNEL_ENV, send
+
+    if CHANNEL_ENV in os.environ:
+        send({"e": "units", "n": n})

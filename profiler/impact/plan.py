@@ -1,0 +1,169 @@
+"""Energy to emissions and water.
+
+    emissions_g = energy_kWh × PUE × grid intensity (gCO2e/kWh)
+    water_L     = energy_kWh × on-site WUE + energy_kWh × PUE × electricity water intensity
+
+``energy_kWh`` is IT energy: what aicarbon measured on the machine. PUE scales it up to what the
+building drew (cooling, power conversion); on-site WUE is the water the building's cooling
+evaporates per kWh of IT energy; the electricity's water intensity is the water the power plants
+used per kWh delivered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..datafiles import read_csv
+from ..limits import MAX_UNITS
+from ..records.run import ContrastRecord, GridRecord, ImpactRecord, Run, WaterRecord
+from ..settings import Setting
+from . import grid
+
+J_PER_KWH = 3.6e6
+CONTRAST_GRIDS = ("FRA", None, "CHN")  # None: the world average
+
+
+def emissions_g(energy_kwh: float, pue: float, g_per_kwh: float) -> float:
+    return energy_kwh * pue * g_per_kwh
+
+
+def water_litres(energy_kwh: float, pue: float, wue_l_per_kwh: float, electricity_l_per_kwh: float) -> float:
+    return energy_kwh * wue_l_per_kwh + energy_kwh * pue * electricity_l_per_kwh
+
+
+def water_defaults() -> dict[str, float]:
+    return {r["key"]: float(r["value"]) for r in read_csv("water.csv")}
+
+
+def grid_for(settings: dict[str, Setting]) -> GridRecord:
+    """The grid the settings name; raises grid.GridError for an unknown country or region."""
+    override = settings["carbon-intensity"]
+    country, region = settings["country"], settings["region"]
+    if override.value is not None:
+        return GridRecord(
+            float(override.value), "your figure", f"set with {override.origin}", None, override.origin
+        )
+    found = grid.resolve(country.value, region.value)
+    origin = region.origin if region.value else country.origin
+    return GridRecord(
+        found.g_per_kwh,
+        found.label,
+        found.source,
+        found.year,
+        origin,
+        is_world_default=not country.value and not region.value,
+    )
+
+
+def compute(
+    energy_j: float, attributed_j: float, settings: dict[str, Setting], grid_record: GridRecord
+) -> ImpactRecord:
+    energy_kwh, attributed_kwh = energy_j / J_PER_KWH, attributed_j / J_PER_KWH
+    pue = float(settings["pue"].value)
+    defaults = water_defaults()
+    wue = settings["wue"]
+    electricity = settings["water-intensity"]
+    electricity_l = (
+        float(electricity.value) if electricity.value is not None else defaults["electricity_water_intensity"]
+    )
+    electricity_origin = (
+        electricity.origin if electricity.value is not None else "default (Li et al. 2023, U.S. average)"
+    )
+    contrast = []
+    for iso3 in CONTRAST_GRIDS:
+        try:
+            other = grid.country(iso3) if iso3 else grid.world_average()
+        except grid.GridError:
+            continue
+        contrast.append(
+            ContrastRecord(other.label, other.g_per_kwh, emissions_g(energy_kwh, pue, other.g_per_kwh))
+        )
+    return ImpactRecord(
+        energy_kwh=energy_kwh,
+        attributed_kwh=attributed_kwh,
+        pue=pue,
+        pue_origin=settings["pue"].origin,
+        grid=grid_record,
+        emissions_g=emissions_g(energy_kwh, pue, grid_record.g_per_kwh),
+        attributed_emissions_g=emissions_g(attributed_kwh, pue, grid_record.g_per_kwh),
+        water=WaterRecord(
+            litres=water_litres(energy_kwh, pue, float(wue.value), electricity_l),
+            attributed_litres=water_litres(attributed_kwh, pue, float(wue.value), electricity_l),
+            wue_l_per_kwh=float(wue.value),
+            wue_origin=wue.origin,
+            electricity_l_per_kwh=electricity_l,
+            electricity_origin=electricity_origin,
+            source="Li, Yang, Islam, Ren, 'Making AI Less Thirsty' (2023) for the method and defaults",
+        ),
+        contrast=contrast,
+    )
+
+
+@dataclass
+class ImpactPlan:
+    """Settings resolved and checked before the command runs, applied to the record after."""
+
+    settings: dict[str, Setting]
+    grid: GridRecord
+    units: float | None = None
+    unit_name: str = "inferences"
+    task_key: str | None = None
+
+    @classmethod
+    def prepare(
+        cls,
+        flags: Mapping[str, Any],
+        units: float | None,
+        task_key: str | None,
+        unit_name: str = "inferences",
+        environ: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        units_later: bool = False,
+    ) -> ImpactPlan:
+        """``units_later``: the measured code may count its units (aicarbon.add_units), so
+        ``--task`` without ``--units`` is not refused yet (see ``with_counted_units``)."""
+        from ..settings import resolve
+        from .references import ReferenceError, task
+
+        if units is not None and not (math.isfinite(units) and 0 < units <= MAX_UNITS):
+            raise ReferenceError(
+                f"--units must be a positive number of units, at most {MAX_UNITS:.0e}; got {units:g}"
+            )
+        if task_key is not None:
+            task(task_key)
+            if units is None and not units_later:
+                raise ReferenceError("--task needs --units: how many inferences the run did")
+        settings = resolve(flags, environ=environ, cwd=cwd)
+        return cls(settings, grid_for(settings), units, unit_name, task_key)
+
+    def with_counted_units(self, run: Run) -> ImpactPlan:
+        """The plan with the units the measured code counted, when none were given; without
+        any, no grade (and a note saying why)."""
+        if self.units is not None:
+            return self
+        if run.units_counted > 0:
+            return dataclasses.replace(self, units=run.units_counted)
+        if self.task_key is not None:
+            run.notes.append(
+                f"no grade against {self.task_key}: give --units, or count units in the code "
+                "with aicarbon.add_units()"
+            )
+            return dataclasses.replace(self, task_key=None)
+        return self
+
+    def apply(self, run: Run) -> None:
+        """Add the impact and comparison sections to a measured run; none to a run in which
+        nothing was measured (no emissions or equivalents from nothing)."""
+        from .references import compare
+
+        if not run.counted:
+            return
+        run.impact = compute(run.machine_energy_j, run.attributed_energy_j, self.settings, self.grid)
+        run.comparison = compare(
+            run.machine_energy_j, run.impact.emissions_g, self.units, self.unit_name, self.task_key
+        )

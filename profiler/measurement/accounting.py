@@ -1,0 +1,143 @@
+"""Turn successive snapshots of cumulative counters into energy per domain, attributed
+energy, peak power and the bounded timeline. Pure arithmetic: no clock, no thread, no I/O,
+so a 24-hour run can be fast-forwarded in a test."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..sensors.base import Domain, DomainKind
+from .attribution import CpuShares, GpuUse, attributed_j
+from .timeline import Timeline
+
+
+@dataclass
+class Snapshot:
+    t_s: float  # monotonic seconds
+    energy_j: dict[str, float]  # cumulative per domain
+    bounds_j: dict[str, tuple[float, float]] = field(default_factory=dict)
+    tree_cpu_s: float = 0.0  # cumulative CPU seconds of the measured tree
+    machine_busy_s: float = 0.0  # cumulative busy CPU seconds of the machine
+    gpus_in_use: frozenset[str] = frozenset()  # GPU domains where the tree holds a context
+    gpus_used_by_others: frozenset[str] = frozenset()  # ... where other processes hold one
+    gpus_owner_unknown: frozenset[str] = frozenset()  # ... where it could not be told
+
+
+@dataclass
+class DomainTotals:
+    energy_j: float = 0.0
+    attributed_j: float = 0.0
+
+
+class Accumulator:
+    def __init__(self, domains: list[Domain], timeline: Timeline, interval_s: float) -> None:
+        self.domains = {d.id: d for d in domains}
+        self.in_total = {d.id for d in domains if d.in_total}
+        self.timeline = timeline
+        self.interval_s = interval_s
+        self.totals = {d.id: DomainTotals() for d in domains}
+        self.first: Snapshot | None = None
+        self.last: Snapshot | None = None
+        self.samples = 0
+        self._peak_full_w: float | None = None  # over intervals of at least half the period
+        self._peak_any_w = 0.0  # over every interval: for runs shorter than one period
+        self.tree_cpu_s = 0.0
+        self.machine_busy_s = 0.0
+        self._cpu = CpuShares()
+        self._gpus = {d.id: GpuUse() for d in domains if d.kind is DomainKind.GPU}
+        self.finished = False
+
+    def add(self, snap: Snapshot) -> None:
+        self.samples += 1
+        prev, self.last = self.last, snap
+        if prev is None:
+            self.first = snap
+            return
+        dt = snap.t_s - prev.t_s
+        if dt <= 0:
+            return
+        d_tree = max(snap.tree_cpu_s - prev.tree_cpu_s, 0.0)
+        d_busy = max(snap.machine_busy_s - prev.machine_busy_s, 0.0)
+        self.tree_cpu_s += d_tree
+        self.machine_busy_s += d_busy
+        share = self._cpu.share(d_tree, d_busy)
+        tree_gpus = snap.gpus_in_use | prev.gpus_in_use
+        unknown_gpus = (snap.gpus_owner_unknown | prev.gpus_owner_unknown) - tree_gpus
+        other_gpus = snap.gpus_used_by_others | prev.gpus_used_by_others
+        interval: dict[str, float] = {}
+        for domain_id, domain in self.domains.items():
+            d_energy = max(snap.energy_j.get(domain_id, 0.0) - prev.energy_j.get(domain_id, 0.0), 0.0)
+            interval[domain_id] = d_energy
+            totals = self.totals[domain_id]
+            totals.energy_j += d_energy
+            # A GPU whose owner could not be told is counted as the tree's (and flagged).
+            in_use = domain_id in tree_gpus or domain_id in unknown_gpus
+            totals.attributed_j += attributed_j(domain.kind, d_energy, share, in_use)
+            use = self._gpus.get(domain_id)
+            if use is None:
+                continue
+            if domain_id in tree_gpus:
+                use.tree_s += dt
+            elif domain_id in unknown_gpus:
+                use.unknown_s += dt
+            elif domain_id in other_gpus:
+                use.other_s += dt
+            else:
+                use.unowned_j += d_energy
+        power_w = sum(interval[k] for k in self.in_total) / dt
+        # A very short interval (the final reading right after the previous one) gives a
+        # noisy power figure: it counts for energy, and for the peak only of a run that had
+        # no full interval at all.
+        self._peak_any_w = max(self._peak_any_w, power_w)
+        if dt >= 0.5 * self.interval_s:
+            self._peak_full_w = max(self._peak_full_w or 0.0, power_w)
+        assert self.first is not None  # set by the first snapshot
+        self.timeline.add(prev.t_s - self.first.t_s, dt, interval, power_w)
+
+    def finish(self) -> None:
+        """End-of-run attribution (see attribution): CPU time still carried is charged at the
+        run's energy per busy CPU second; unowned GPU energy is split by use. Call once, after
+        the last snapshot."""
+        if self.finished:
+            return
+        self.finished = True
+        if self._cpu.carry_s > 0 and self.machine_busy_s > 0:
+            fraction = min(self._cpu.carry_s / self.machine_busy_s, 1.0)
+            for domain_id, domain in self.domains.items():
+                if domain.kind is not DomainKind.GPU:
+                    totals = self.totals[domain_id]
+                    totals.attributed_j = min(
+                        totals.energy_j, totals.attributed_j + fraction * totals.energy_j
+                    )
+        for domain_id, use in self._gpus.items():
+            totals = self.totals[domain_id]
+            totals.attributed_j = min(
+                totals.energy_j, totals.attributed_j + use.unowned_j * use.tree_fraction()
+            )
+
+    def gpu_owner_unknown_s(self, domain_id: str) -> float:
+        """Seconds in which the GPU was in use but its owner could not be told."""
+        use = self._gpus.get(domain_id)
+        return use.unknown_s if use is not None else 0.0
+
+    @property
+    def peak_power_w(self) -> float:
+        """The highest total power of one sampling interval, never below the run's average."""
+        peak = self._peak_full_w if self._peak_full_w is not None else self._peak_any_w
+        average = (
+            sum(self.totals[k].energy_j for k in self.in_total) / self.duration_s if self.duration_s else 0.0
+        )
+        return max(peak, average)
+
+    @property
+    def duration_s(self) -> float:
+        if self.first is None or self.last is None:
+            return 0.0
+        return self.last.t_s - self.first.t_s
+
+    def bounds_j(self, domain_id: str) -> tuple[float, float] | None:
+        if self.first is None or self.last is None or domain_id not in self.last.bounds_j:
+            return None
+        low0, high0 = self.first.bounds_j.get(domain_id, (0.0, 0.0))
+        low1, high1 = self.last.bounds_j[domain_id]
+        return low1 - low0, high1 - high0
