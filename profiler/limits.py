@@ -7,4 +7,4 @@ from __future__ import annotations
 MAX_PHASES = 10_000  # phases kept per run; beyond, they are counted in a note
 MAX_OPEN_PHASES = 1_000  # phases open at once; beyond, starts are refused (so depth < this)
 MAX_UNITS = 1e15  # units in one run: a quadrillion inferences; anything above is a typo
-MAX_TIMELINE_POINTS = 1024  # a writer keeps 256 buckets (wrapped_command.TIMELINE_POINTS)
+MAX_TIMELINE_POINTS = 1024  # a writer keeps 256 buckets (measurement.session.TIMELINE_POINTS)

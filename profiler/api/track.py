@@ -43,7 +43,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -52,28 +51,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..limits import MAX_UNITS
-from ..measurement.phases import PhaseBook, sample_mark
 
 if TYPE_CHECKING:
-    from ..measurement.accounting import Accumulator
-    from ..measurement.sampler import Sampler
+    from ..measurement.session import Session
     from ..records.run import PhaseRecord, Run
-    from ..sensors import OpenSensors
-    from ..sensors.cpu_load import ProcStat
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ACTIVE: ContextVar[Tracker | None] = ContextVar("aicarbon_tracker", default=None)
-
-
-@dataclass
-class _State:
-    opened: OpenSensors
-    proc_stat: ProcStat
-    accumulator: Accumulator
-    sampler: Sampler
-    start_utc: str
-    start_cpu_s: float
-    book: PhaseBook
 
 
 @dataclass
@@ -129,7 +113,7 @@ class Tracker:
             sync_gpu=sync_gpu,
         )
         self._prepared = prepare(self.settings)
-        self._state: _State | None = None
+        self._state: Session | None = None
         self._token: Any = None
         self.record: Run | None = None
 
@@ -165,71 +149,23 @@ class Tracker:
     def start(self) -> None:
         if self._state is not None:
             raise RuntimeError("this tracker is already measuring")
-        from ..measurement.accounting import Accumulator
-        from ..measurement.command import TIMELINE_POINTS, gpu_owner_check, utc_now
-        from ..measurement.sampler import Sampler
-        from ..measurement.timeline import Timeline
-        from ..sensors import open_sensors
-        from ..sensors.cpu_info import read_cpu_info
-        from ..sensors.cpu_load import ProcStat, Throttled, logical_cpus
-        from ..sensors.nvidia_driver import proc_root
+        from ..measurement.session import Session, SessionOptions, ThisProcess
 
-        proc_stat = ProcStat()
-        # Shared by the estimate and attribution within one sample, fresh at every phase boundary.
-        cpu_times = Throttled(proc_stat, 0.001)
-        opened = open_sensors(
-            self.settings.sensors,
-            cpu=read_cpu_info(proc_root() / "cpuinfo"),
-            n_cpu=logical_cpus(),
-            cpu_times=cpu_times,
-        )
-        accumulator = Accumulator(
-            opened.domains, Timeline(self.settings.interval_s, TIMELINE_POINTS), self.settings.interval_s
-        )
-        start_cpu_s = time.process_time()
-        sampler = Sampler(
-            opened.sensors,
-            accumulator,
-            self.settings.interval_s,
-            tree_cpu_s=lambda fresh=False: time.process_time() - start_cpu_s,
-            machine_busy_s=lambda: cpu_times().busy_s,
-            gpu_owners=gpu_owner_check(opened, lambda: {os.getpid()}),
-        )
-        book = PhaseBook(self._mark, lambda: sampler.start_t)
-        self._state = _State(opened, proc_stat, accumulator, sampler, utc_now(), start_cpu_s, book)
-        sampler.start()
+        options = SessionOptions(self.settings.interval_s, self.settings.sensors)
+        hook = _synchronise_gpu if self.settings.sync_gpu else None
+        session = Session(options, ThisProcess(), before_mark=hook)
+        session.start()
+        self._state = session
         self._token = _ACTIVE.set(self)
 
     def stop(self) -> Run:
-        state = self._state
-        if state is None:
+        session = self._state
+        if session is None:
             raise RuntimeError("this tracker is not measuring")
-        from ..measurement.child_process import ChildExit
-        from ..measurement.command import book_notes, build_run, utc_now
-        from ..sensors.host import host_info
-
         try:
-            state.book.end_all()  # phases left open by an exception end with the run
-            state.sampler.stop()
-            state.accumulator.finish()
-            run = build_run(
-                [self.settings.name or Path(sys.argv[0] or "python").name],
-                state.start_utc,
-                utc_now(),
-                ChildExit(0, 0, None, None),
-                state.accumulator,
-                state.sampler,
-                state.opened,
-                host_info(_cpu(), state.opened.gpu_names, state.opened.gpu_driver),
-                self.settings.interval_s,
-            )
-            run.tree_method = "process CPU time (in-process)"
-            run.phases = list(state.book.records)
-            run.units_counted = state.book.counted
-            run.notes += book_notes(state.book)
+            # Phases left open by an exception end with the run.
+            run = session.stop([self.settings.name or Path(sys.argv[0] or "python").name])
         finally:
-            state.opened.close()
-            state.proc_stat.close()
             if self._token is not None:
                 _ACTIVE.reset(self._token)
                 self._token = None
@@ -268,14 +204,6 @@ class Tracker:
         finally:
             handle.record = book.end(key)
 
-    def _mark(self) -> tuple[float, tuple[float, float]]:
-        """A sample now (after queued GPU work, with ``sync_gpu``): time and cumulative joules."""
-        state = self._state
-        assert state is not None
-        if self.settings.sync_gpu:
-            _synchronise_gpu()
-        return sample_mark(state.sampler, state.accumulator)()
-
     # -- results ---------------------------------------------------------------------------------
 
     def report(self) -> None:
@@ -301,13 +229,6 @@ def check_units(n: object) -> None:
         if isinstance(n, int) and abs(n) >= 10**30:  # repr() of 5,000 digits raises ValueError
             shown = f"an integer of about {int(abs(n).bit_length() * 0.30103) + 1} digits"
         raise ValueError(f"add_units needs a number of units from 0 to {MAX_UNITS:.0e}; got {shown}")
-
-
-def _cpu() -> Any:
-    from ..sensors.cpu_info import read_cpu_info
-    from ..sensors.nvidia_driver import proc_root
-
-    return read_cpu_info(proc_root() / "cpuinfo")
 
 
 def _synchronise_gpu() -> None:

@@ -211,8 +211,13 @@ class Sampler:
         self.cpu_s = time.thread_time() - started_cpu
 
     def stop(self) -> None:
+        """The loop stops, and the last sample is taken."""
+        self.halt()
+        self.sample(final=True)
+
+    def halt(self) -> None:
+        """Stop the loop without a last sample (already stopped: nothing to do)."""
         if self._thread is not None:
             self._running.release()
             self._thread.join()
             self._thread = None
-        self.sample(final=True)
