@@ -13,14 +13,14 @@ import errno
 import sys
 from pathlib import Path
 
-import typer
 from aicarbon.records.run import Run
 from aicarbon.report.escape import visible
 
 
 def say(message: str) -> None:
     """One line from aicarbon on stderr, with anything untrusted in it made visible."""
-    typer.echo(f"aicarbon: {visible(message)}", err=True)
+    sys.stderr.write(f"aicarbon: {visible(message)}\n")
+    sys.stderr.flush()
 
 
 def deliver(record: Run, json_path: Path | None, quiet: bool) -> None:

@@ -33,9 +33,14 @@ def main() -> None:
             signal.signal(signal.SIGINT, _interrupted)
         closed = reserve_std_fds()
         guard_std_streams()
-        from aicarbon.cli.app import run_cli
+        if sys.argv[1:2] == ["run"]:  # the measured path: no typer, no other command's code
+            from aicarbon.cli.run_command import main as run
 
-        status = run_cli(sys.argv[1:], closed_fds=closed)
+            status = run(sys.argv[2:], closed)
+        else:
+            from aicarbon.cli.app import run_cli
+
+            status = run_cli(sys.argv[1:], closed_fds=closed)
     except KeyboardInterrupt:
         status = 130
     flush_std_streams()

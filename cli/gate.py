@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from aicarbon.cli.app import app, fail
+from aicarbon.cli.common import command, fail
 from aicarbon.cli.deliver import rescue, say
 from aicarbon.errors import AicarbonError
 
@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 baseline_app = typer.Typer(help="Write or update a stored baseline.", no_args_is_help=True)
-app.add_typer(baseline_app, name="baseline")
 
 # -- options shared by the comparing commands ----------------------------------------------------
 
@@ -259,7 +258,7 @@ def _run_bench(arm: Arm, options: BenchOptions, settings: GateSettings | None = 
 # -- bench ---------------------------------------------------------------------------------------
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@command(context_settings={"allow_interspersed_args": False})
 def bench(
     command: Command = None,
     runs: Runs = None,
@@ -303,7 +302,7 @@ def bench(
 # -- compare ---------------------------------------------------------------------------------------
 
 
-@app.command()
+@command()
 def compare(
     files: Annotated[
         list[Path],
@@ -361,7 +360,7 @@ def compare(
 # -- ab ----------------------------------------------------------------------------------------------
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@command(context_settings={"allow_interspersed_args": False})
 def ab(
     command: Command = None,
     base: Annotated[
@@ -469,7 +468,7 @@ def _baseline_path(project: ProjectCheck, baseline: Path | None) -> Path:
     return Path(chosen)
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@command(context_settings={"allow_interspersed_args": False})
 def check(
     command: Command = None,
     baseline: Annotated[Path | None, typer.Option("--baseline", help="The stored baseline (JSON).")] = None,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from aicarbon.cli.app import app, fail
+from aicarbon.cli.common import command, fail
 from aicarbon.cli.deliver import say
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-@app.command()
+@command()
 def history(
     command: Annotated[
         str | None, typer.Option("--command", "-c", help="Only runs whose command line contains this.")
@@ -95,7 +95,7 @@ def history(
     typer.echo(render(runs, store.path), nl=False)
 
 
-@app.command()
+@command()
 def show(
     ref: Annotated[str, typer.Argument(help=RUN_REF)],
 ) -> None:
@@ -106,7 +106,7 @@ def show(
     render(run, make_console())
 
 
-@app.command()
+@command()
 def report(
     ref: Annotated[str, typer.Argument(help=RUN_REF)],
     fmt: Annotated[
@@ -163,7 +163,7 @@ def _rendered(run: Run, fmt: str) -> str:
     return buffer.getvalue()
 
 
-@app.command()
+@command()
 def diff(
     base: Annotated[str, typer.Argument(help="The first run: a record file or a history id.")],
     new: Annotated[str, typer.Argument(help="The second run: a record file or a history id.")],

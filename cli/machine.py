@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from typing import Annotated
 
 import typer
-from aicarbon.cli.app import app, fail
+from aicarbon.cli.common import command, fail
 
 
-@app.command()
+@command()
 def devices(
     as_json: Annotated[bool, typer.Option("--json", help="Print the survey as JSON.")] = False,
 ) -> None:
@@ -65,7 +65,7 @@ def _key(fd: int | None, timeout_s: float) -> str:
     return data.decode("utf-8", "replace") if data else "q"  # end of input: quit
 
 
-@app.command()
+@command()
 def watch(
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between refreshes (0.1 to 60).")

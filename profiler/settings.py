@@ -16,7 +16,7 @@ Precedence, highest first (each setting on its own):
    the top level);
 5. the default.
 
-Every number must be finite and within physical bounds (``SPECS``). A pyproject.toml that is
+Every number must be finite and within physical bounds (``RUN_SETTINGS``). A pyproject.toml that is
 broken but does not try to configure aicarbon is ignored.
 
 Every resolved value remembers where it came from, and the run record keeps that.
@@ -47,18 +47,51 @@ class SettingsError(AicarbonError, ValueError):
 
 
 @dataclass(frozen=True)
-class Spec:
-    key: str  # config-file key (kebab-case) and flag name without --
-    env: str
-    numeric: bool
+class Declared:
+    """One setting of a measurement, declared once: the command line's option, ``track()``'s
+    keyword, the checks, the environment variable and config key, and the documented table all
+    follow from it (tests/test_settings_agree.py holds the CLI, ``track()`` and the README to it).
+
+    ``kind``: ``float``, ``str``, ``bool`` (a flag), ``"names"`` (a comma list), ``"repeat"``
+    (an option given once per value). ``default`` is the value when nothing is given; for the
+    impact settings, ``None`` there means "resolved later" (flag, environment, config files,
+    then ``resolved_default``)."""
+
+    name: str  # the keyword and RunSettings field: interval_s
+    flag: str | None  # the option of 'aicarbon run' (None: track() only)
+    kind: Any
     default: Any
+    help: str
+    metavar: str = ""
+    env: str | None = None  # AICARBON_PUE
+    config: str | None = None  # the key in [tool.aicarbon] and the user config file
+    resolved_default: Any = None  # impact settings: the value when nothing sets them
     low: float = 0.0
     high: float = 0.0
     low_text: str = ""  # the complaint below ``low``
     high_text: str = ""  # the complaint above ``high``
+    short: str | None = None  # a one-letter alias
+    in_api: bool = True  # a keyword of track()
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind is float
+
+    @property
+    def key(self) -> str:
+        """The config key (kebab-case); also how resolve() names the setting."""
+        return self.config or self.name.replace("_", "-")
+
+    @property
+    def shown_default(self) -> str:
+        """The default as the documented table shows it."""
+        value = self.default if self.resolved_default is None else self.resolved_default
+        if value is None or value == () or value is False:
+            return ""
+        return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
     def check(self, value: Any) -> str | None:
-        """A complaint about a value already of the right type, or None when it is fine."""
+        """A complaint about a number already of the right type, or None when it is fine."""
         if not self.numeric:
             return None
         if not math.isfinite(value):
@@ -70,72 +103,150 @@ class Spec:
         return None
 
 
-# Upper bounds keep every figure physical (a PUE of 1e308 is a typo, not a data centre) and every
-# product of them finite; each is several times the worst real value.
-SPECS = {
-    s.key: s
-    for s in (
-        Spec("country", "AICARBON_COUNTRY", False, None),
-        Spec("region", "AICARBON_REGION", False, None),
-        Spec(
-            "carbon-intensity",
-            "AICARBON_CARBON_INTENSITY",
-            True,
-            None,
-            0.0,
-            3000.0,
-            "must not be negative",
-            "must be at most 3000 gCO2e/kWh (lignite, the dirtiest source, is about 1,100)",
-        ),
-        Spec(
-            "pue",
-            "AICARBON_PUE",
-            True,
-            1.0,
-            1.0,
-            5.0,
-            "must be at least 1.0 (1.0 means every watt goes to IT)",
-            "must be at most 5 (the least efficient data centres report about 2.5)",
-        ),
-        Spec(
-            "wue",
-            "AICARBON_WUE",
-            True,
-            0.0,
-            0.0,
-            100.0,
-            "must not be negative",
-            "must be at most 100 L/kWh (data centres report up to about 10)",
-        ),
-        Spec(
-            "water-intensity",
-            "AICARBON_WATER_INTENSITY",
-            True,
-            None,
-            0.0,
-            1000.0,
-            "must not be negative",
-            "must be at most 1000 L/kWh (hydropower's evaporation is estimated up to about 70)",
-        ),
-    )
-}
-
-
 DEFAULT_INTERVAL_S = 0.1
 INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
 MAX_TAGS = 32
 MAX_LABEL_CHARS = 1000  # a name, a tag or a note
 
+# Upper bounds keep every figure physical (a PUE of 1e308 is a typo, not a data centre) and every
+# product of them finite; each is several times the worst real value.
+RUN_SETTINGS: tuple[Declared, ...] = (
+    Declared(
+        "interval_s",
+        "--interval",
+        float,
+        DEFAULT_INTERVAL_S,
+        "sampling period in seconds",
+        metavar="S",
+        low=INTERVAL_RANGE_S[0],
+        high=INTERVAL_RANGE_S[1],
+    ),
+    Declared(
+        "sensors",
+        "--sensors",
+        "names",
+        None,
+        "comma list of `rapl`, `nvml`, `estimate` (default: all)",
+        metavar="LIST",
+    ),
+    Declared(
+        "country",
+        "--country",
+        str,
+        None,
+        "the grid's country, ISO 3166 alpha-3 (FRA, USA...)",
+        metavar="ISO3",
+        env="AICARBON_COUNTRY",
+        config="country",
+    ),
+    Declared(
+        "region",
+        "--region",
+        str,
+        None,
+        "a region of the country (US state, Canadian or Chinese province...) or a cloud region",
+        metavar="R",
+        env="AICARBON_REGION",
+        config="region",
+    ),
+    Declared(
+        "carbon_intensity",
+        "--carbon-intensity",
+        float,
+        None,
+        "grid intensity in gCO2e/kWh, overriding the country",
+        metavar="G",
+        env="AICARBON_CARBON_INTENSITY",
+        config="carbon-intensity",
+        low=0.0,
+        high=3000.0,
+        low_text="must not be negative",
+        high_text="must be at most 3000 gCO2e/kWh (lignite, the dirtiest source, is about 1,100)",
+    ),
+    Declared(
+        "pue",
+        "--pue",
+        float,
+        None,
+        "power usage effectiveness (1.0: a machine at home)",
+        metavar="X",
+        env="AICARBON_PUE",
+        config="pue",
+        resolved_default=1.0,
+        low=1.0,
+        high=5.0,
+        low_text="must be at least 1.0 (1.0 means every watt goes to IT)",
+        high_text="must be at most 5 (the least efficient data centres report about 2.5)",
+    ),
+    Declared(
+        "wue",
+        "--wue",
+        float,
+        None,
+        "on-site water usage effectiveness, L/kWh",
+        metavar="L",
+        env="AICARBON_WUE",
+        config="wue",
+        resolved_default=0.0,
+        low=0.0,
+        high=100.0,
+        low_text="must not be negative",
+        high_text="must be at most 100 L/kWh (data centres report up to about 10)",
+    ),
+    Declared(
+        "water_intensity",
+        "--water-intensity",
+        float,
+        None,
+        "water used to generate the electricity, L/kWh (default: the grid's, or 3.14)",
+        metavar="L",
+        env="AICARBON_WATER_INTENSITY",
+        config="water-intensity",
+        low=0.0,
+        high=1000.0,
+        low_text="must not be negative",
+        high_text="must be at most 1000 L/kWh (hydropower's evaporation is estimated up to about 70)",
+    ),
+    Declared(
+        "units",
+        "--units",
+        float,
+        None,
+        "how many inferences (or other units) the run did",
+        metavar="N",
+        low=0.0,
+        high=MAX_UNITS,
+    ),
+    Declared("unit_name", "--unit-name", str, "inferences", "what a unit is called", metavar="NAME"),
+    Declared(
+        "task",
+        "--task",
+        str,
+        None,
+        "the reference task to grade against (`aicarbon references`)",
+        metavar="KEY",
+    ),
+    Declared("name", None, str, None, "the run's name"),
+    Declared("tags", "--tag", "repeat", (), "label the run (repeat for several tags)", metavar="T"),
+    Declared("note", "--note", str, None, "a note kept with the run", metavar="TEXT"),
+    Declared("sync_gpu", None, bool, True, "phase boundaries wait for queued CUDA work (PyTorch)"),
+    Declared("save", "--no-save", bool, True, "do not save the run in the local history", in_api=False),
+)
+DECLARED = {d.name: d for d in RUN_SETTINGS}
+# The impact settings, resolved by precedence (flag, environment, config files, default).
+SPECS = {d.key: d for d in RUN_SETTINGS if d.config}
+
 
 @dataclass(frozen=True)
 class RunSettings:
     """What one measurement is asked to do, checked when built (``SettingsError``, naming the
-    flag or the keyword argument at fault, as ``spelling`` says).
+    flag or the keyword argument at fault, as ``spelling`` says). Its fields are the declared
+    settings (``RUN_SETTINGS``), with their defaults.
 
     The impact fields left ``None`` are resolved later from the environment and config files
     (``resolve``); ``units`` left ``None`` may come from the measured code (add_units)."""
 
-    interval_s: float = DEFAULT_INTERVAL_S
+    interval_s: float = DECLARED["interval_s"].default
     sensors: frozenset[str] | None = None  # None: every sensor that works here
     country: str | None = None
     region: str | None = None
@@ -144,13 +255,13 @@ class RunSettings:
     wue: float | None = None
     water_intensity: float | None = None
     units: float | None = None
-    unit_name: str = "inferences"
+    unit_name: str = DECLARED["unit_name"].default
     task: str | None = None
-    name: str | None = None  # the run's name (aicarbon.track(name=...))
+    name: str | None = None
     tags: tuple[str, ...] = ()
     note: str | None = None
-    sync_gpu: bool = True  # phase boundaries wait for queued CUDA work (aicarbon.track)
-    save: bool = True  # into the local run history
+    sync_gpu: bool = DECLARED["sync_gpu"].default
+    save: bool = DECLARED["save"].default
     spelling: str = field(default="keyword", compare=False)  # "flag" (--interval) or "keyword"
 
     def __post_init__(self) -> None:
@@ -163,7 +274,7 @@ class RunSettings:
         """How the user spelt a setting: ``--carbon-intensity`` or ``carbon_intensity``."""
         if self.spelling != "flag":
             return name
-        return {"interval_s": "--interval", "tags": "--tag"}.get(name, "--" + name.replace("_", "-"))
+        return DECLARED[name].flag or name
 
     def _check(self) -> None:
         from .sensors import SENSOR_NAMES
@@ -193,21 +304,17 @@ class RunSettings:
         if len(self.tags) > MAX_TAGS or any(not t.strip() for t in self.tags):
             raise SettingsError(f"{self.named('tags')}: at most {MAX_TAGS} tags, none of them empty")
         for spec in SPECS.values():
-            value = getattr(self, spec.key.replace("-", "_"))
+            value = getattr(self, spec.name)
             if spec.numeric and value is not None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)):
-                    raise SettingsError(
-                        f"{self.named(spec.key.replace('-', '_'))} must be a number; got {value!r}"
-                    )
+                    raise SettingsError(f"{self.named(spec.name)} must be a number; got {value!r}")
                 complaint = spec.check(float(value))
                 if complaint:
-                    raise SettingsError(
-                        f"{self.named(spec.key.replace('-', '_'))} {complaint}; got {value!r}"
-                    )
+                    raise SettingsError(f"{self.named(spec.name)} {complaint}; got {value!r}")
 
     def impact_flags(self) -> dict[str, Any]:
         """The impact settings given explicitly, by setting key (``carbon-intensity``...)."""
-        return {spec.key: getattr(self, spec.key.replace("-", "_")) for spec in SPECS.values()}
+        return {spec.key: getattr(self, spec.name) for spec in SPECS.values()}
 
     def describe(self) -> dict[str, Any]:
         """The settings as plain data (for a record or a log)."""
@@ -378,11 +485,12 @@ def resolve(
 
     resolved: dict[str, Setting] = {}
     for key, spec in SPECS.items():
-        setting = Setting(spec.default, "default")
+        setting = Setting(spec.resolved_default, "default")
+        variable = spec.env or ""  # every resolved setting declares one
         if flags.get(key) is not None:
             setting = Setting(flags[key], f"--{key}")
-        elif env.get(spec.env):
-            setting = Setting(_coerce(spec, env[spec.env], spec.env), spec.env)
+        elif env.get(variable):
+            setting = Setting(_coerce(spec, env[variable], variable), variable)
         else:
             for where, table in layers:
                 if key in table:
@@ -396,7 +504,7 @@ def resolve(
     return resolved
 
 
-def _coerce(spec: Spec, raw: Any, where: str) -> Any:
+def _coerce(spec: Declared, raw: Any, where: str) -> Any:
     """A value from the environment (text) or a TOML file (text or number) to its type."""
     if not spec.numeric:
         if not isinstance(raw, str):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from aicarbon import engine
-from aicarbon.cli import app as cli_app
+from aicarbon.cli import run_command
 from aicarbon.records.run import READABLE_SCHEMAS, SCHEMA, RecordError, Run
 from aicarbon.settings import RunSettings, SettingsError
 from conftest import run_aicarbon as aicarbon
@@ -49,8 +49,8 @@ def test_renderers_see_only_records(renderer: Path) -> None:
 
 
 def test_the_run_command_calls_only_the_facade() -> None:
-    tree = ast.parse(Path(cli_app.__file__).read_text())
-    run = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "run")
+    tree = ast.parse(Path(run_command.__file__).read_text())
+    run = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "_run")
     used = {
         n.module
         for n in ast.walk(run)

@@ -20,7 +20,7 @@ from aicarbon.settings import SPECS, Setting
 
 
 def settings(**values: object) -> dict[str, Setting]:
-    base = {key: spec.default for key, spec in SPECS.items()}
+    base = {key: spec.resolved_default for key, spec in SPECS.items()}
     base.update({k.replace("_", "-"): v for k, v in values.items()})
     return {k: Setting(v, "test") for k, v in base.items()}
 

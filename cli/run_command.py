@@ -1,0 +1,282 @@
+"""``aicarbon run``: its arguments, parsed from the declared settings, and the measured run.
+
+``run`` is parsed here, not by typer, for two reasons. Its grammar is a launcher's, not a
+subcommand's: options end at the first word that is not one (the command), after ``--``, and
+after ``-m MODULE`` (what follows goes to the module, as with ``python -m``); click can carry
+that only with workarounds that re-parse its own parameters. And a run must start its command
+fast: typer, click and the other commands' option tables cost some 40 ms before the command
+could start. The options come from ``settings.RUN_SETTINGS`` (each declared once, with its
+flag, type, bounds and help) plus the three that only the command line has: ``--json``,
+``-q`` and ``-m``. ``aicarbon --help`` lists ``run`` through the typer registry, which hands
+the arguments here.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aicarbon.errors import AicarbonError
+from aicarbon.settings import RUN_SETTINGS, Declared
+
+if TYPE_CHECKING:
+    from aicarbon.records.run import Run
+
+SEE = "(see 'aicarbon run --help')"
+USAGE = "aicarbon run [OPTIONS] COMMAND [ARGS]...\n   or: aicarbon run [OPTIONS] -m MODULE [ARGS]..."
+SUMMARY = "Run a command, measure the energy it used, and print a report on stderr."
+
+# The options only the command line has (not settings of a measurement).
+CLI_ONLY: tuple[Declared, ...] = (
+    Declared(
+        "json",
+        "--json",
+        str,
+        None,
+        "write the run record ([schema `aicarbon.run/2`](docs/run-record.md)); `-` or "
+        "`/dev/stdout` for standard output",
+        metavar="PATH",
+        in_api=False,
+    ),
+    Declared("quiet", "--quiet", bool, False, "print no report", short="-q", in_api=False),
+    Declared(
+        "module",
+        "--module",
+        str,
+        None,
+        "run `python -m MODULE ARGS...` with aicarbon's interpreter",
+        metavar="MODULE",
+        short="-m",
+        in_api=False,
+    ),
+)
+OPTIONS: tuple[Declared, ...] = (*CLI_ONLY, *(d for d in RUN_SETTINGS if d.flag))
+
+
+class UsageError(AicarbonError):
+    """A bad ``aicarbon run`` command line: one line, status 2."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{message} {SEE}")
+
+
+@dataclass
+class RunArgs:
+    """The parsed command line: the settings given (by ``Declared.name``), the command."""
+
+    given: dict[str, Any] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    help: bool = False
+
+    def get(self, name: str) -> Any:
+        return self.given.get(name, next(d.default for d in OPTIONS if d.name == name))
+
+
+def parse(args: Sequence[str]) -> RunArgs:
+    """``aicarbon run``'s arguments (those after ``run``); ``UsageError`` for a bad one."""
+    longs = {d.flag: d for d in OPTIONS if d.flag}
+    shorts = {d.short: d for d in OPTIONS if d.short}
+    parsed = RunArgs()
+    i = 0
+    while i < len(args):
+        token = args[i]
+        if token == "--":
+            parsed.command = list(args[i + 1 :])
+            return parsed
+        if token == "--help":
+            parsed.help = True
+            return parsed
+        if token.startswith("--"):
+            name, has_value, inline = token.partition("=")
+            declared = longs.get(name)
+            if declared is None:
+                raise UsageError(_no_such_option(name, list(longs)))
+            if declared.kind is bool:
+                if has_value:
+                    raise UsageError(f"option '{name}' does not take a value.")
+                _take(parsed, declared, name, True)
+                i += 1
+                continue
+            if has_value:
+                value, i = inline, i + 1
+            elif i + 1 < len(args):
+                value, i = args[i + 1], i + 2
+            else:
+                raise UsageError(f"option '{name}' requires an argument.")
+            _take(parsed, declared, name, value)
+            if declared.name == "module":
+                parsed.command = list(args[i:])
+                return parsed
+            continue
+        if token.startswith("-") and token != "-":
+            i += 1
+            for j, letter in enumerate(token[1:], start=1):
+                declared = shorts.get(f"-{letter}")
+                if declared is None:
+                    raise UsageError(_no_such_option(f"-{letter}", list(longs)))
+                if declared.kind is bool:
+                    _take(parsed, declared, f"-{letter}", True)
+                    continue
+                if j + 1 < len(token):  # -mpkg.mod: the rest of the word is the value
+                    value = token[j + 1 :]
+                elif i < len(args):
+                    value, i = args[i], i + 1
+                else:
+                    raise UsageError(f"option '-{letter}' requires an argument.")
+                _take(parsed, declared, f"-{letter}", value)
+                if declared.name == "module":
+                    parsed.command = list(args[i:])
+                    return parsed
+                break
+            continue
+        parsed.command = list(args[i:])  # the first word that is not an option: the command
+        return parsed
+    return parsed
+
+
+def _take(parsed: RunArgs, declared: Declared, spelt: str, value: Any) -> None:
+    if declared.name == "save":  # --no-save
+        parsed.given["save"] = False
+    elif declared.kind is bool:
+        parsed.given[declared.name] = True
+    elif declared.kind is float:
+        try:
+            parsed.given[declared.name] = float(value)
+        except ValueError:
+            raise UsageError(f"invalid value for '{spelt}': {value!r} is not a valid float.") from None
+    elif declared.kind == "repeat":
+        parsed.given[declared.name] = (*parsed.given.get(declared.name, ()), value)
+    elif declared.kind == "names":
+        parsed.given[declared.name] = frozenset(n.strip().lower() for n in value.split(",") if n.strip())
+    else:
+        parsed.given[declared.name] = value
+
+
+def _no_such_option(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=3)
+    message = f"no such option: {name}"
+    if close:
+        message += f" (possible options: {', '.join(sorted(close))})"
+    return message + "; a command that starts with '-' goes after --"
+
+
+def help_text(width: int = 80) -> str:
+    """``aicarbon run --help``, wrapped to ``width`` columns."""
+    import textwrap
+
+    lines = [f"Usage: {USAGE}", "", SUMMARY, "", "Exits with the command's own exit status.", "", "Options:"]
+    for d in OPTIONS:
+        names = f"{d.short}, {d.flag}" if d.short else f"    {d.flag}"
+        names += f" {d.metavar}" if d.metavar else ""
+        shown = d.shown_default.strip("`")
+        default = f" [default: {shown}]" if shown and d.kind is not bool else ""
+        text = textwrap.wrap(_plain(d.help) + default, width - 25) or [""]
+        if len(names) > 22:  # a long name: its help on the next line
+            lines.append(f"  {names}")
+            names = ""
+        lines.append(f"  {names:<22} {text[0]}")
+        lines += [" " * 25 + more for more in text[1:]]
+    lines.append(f"  {'    --help':<22} Show this message and exit.")
+    return "\n".join(lines) + "\n"
+
+
+def _plain(text: str) -> str:
+    """The table's Markdown, as a terminal shows it."""
+    if "](" in text:  # a link: keep its text
+        start, rest = text.split("[", 1)
+        label, after = rest.split("](", 1)
+        text = start + label + after.split(")", 1)[1]
+    return text.replace("`", "")
+
+
+def options_table() -> str:
+    """The README's table of ``aicarbon run``'s options (a test keeps the README equal to it)."""
+    rows = ["| option | default | meaning |", "|---|---|---|"]
+    for d in OPTIONS:
+        names = f"`{d.short}`, `{d.flag}`" if d.short else f"`{d.flag}{' ' + d.metavar if d.metavar else ''}`"
+        if d.short and d.metavar:
+            names = f"`{d.short} {d.metavar}`, `{d.flag} {d.metavar}`"
+        meaning = d.help
+        if d.numeric and d.high:
+            meaning += f" ({d.low:g} to {d.high:g})"
+        env = f"; `{d.env}`" if d.env else ""
+        rows.append(f"| {names} | {d.shown_default} | {meaning}{env} |")
+    return "\n".join(rows) + "\n"
+
+
+# -- the run -----------------------------------------------------------------------------------------
+
+
+def main(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> int:
+    """``aicarbon run ARGS``; the exit status (the command's own, or 2 for a bad command line)."""
+    from aicarbon.cli.deliver import say
+
+    try:
+        return _run(args, closed_fds)
+    except AicarbonError as exc:  # the user's problem, not a bug: its sentence and its status
+        say(str(exc))
+        return exc.status
+
+
+def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
+    from contextlib import closing
+
+    from aicarbon.measurement.process_tree import open_tree
+
+    parsed = parse(args)
+    if parsed.help:
+        sys.stdout.write(help_text())
+        return 0
+    # First of all, so that entering the command's cgroup (some 20 ms of kernel time) overlaps
+    # what follows; closed by measure_command, or here when the run stops at a bad option.
+    with closing(open_tree()) as tree:
+        from aicarbon import engine
+        from aicarbon.records.output_file import check_writable
+
+        argv = engine.resolve_command(parsed.command, parsed.get("module"))
+        if not argv:
+            raise AicarbonError(
+                "no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE"
+            )
+        settings = engine.RunSettings(
+            **{k: v for k, v in parsed.given.items() if k not in ("json", "quiet", "module")},
+            spelling="flag",
+        )
+        json_path = Path(parsed.get("json")) if parsed.get("json") is not None else None
+        if json_path is not None:
+            check_writable(json_path, closed_fds, what="--json")
+        prepared = engine.prepare(settings)  # everything checked before the command runs
+        measured = engine.measure_command(argv, prepared, tree=tree)
+    quiet = bool(parsed.get("quiet"))
+    from aicarbon.cli.deliver import deliver
+
+    deliver(measured.record, json_path, quiet)
+    if settings.save:
+        _save(measured.record, quiet, only_copy=quiet and json_path is None)
+    return measured.exit_status
+
+
+def _save(record: Run, quiet: bool, only_copy: bool) -> None:
+    """Into the local history; a history that cannot take it costs one line, never the run:
+    where the history was to be its only copy (``-q`` without ``--json``), the record is saved
+    in the temporary directory instead, as a ``--json`` that cannot be written is."""
+    from aicarbon import engine
+    from aicarbon.cli.deliver import rescue, say
+
+    try:
+        run_id = engine.save_to_history(record)
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the exit status or the run
+        why = f"not saved in the history: {exc}"
+        if not isinstance(exc, AicarbonError):
+            why = f"not saved in the history (an aicarbon bug: {exc!r})"
+        if only_copy:
+            rescue(record.to_json(), "run record", why, shown=False)
+        else:
+            say(why)
+        return
+    if not quiet:
+        say(f"saved as run {run_id} ('aicarbon show {run_id}'; 'aicarbon history' lists runs)")
