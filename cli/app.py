@@ -16,7 +16,7 @@ import typer
 from aicarbon import __version__
 from aicarbon.cli import gate, history, info, machine, run_command
 from aicarbon.cli.common import COMMAND_MARK
-from aicarbon.cli.deliver import say
+from aicarbon.cli.streams import say
 from aicarbon.errors import AicarbonError
 
 app = typer.Typer(

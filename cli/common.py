@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from aicarbon.cli.deliver import say
+from aicarbon.cli.streams import say
 
 F = TypeVar("F", bound=Callable[..., Any])
 COMMAND_MARK = "__aicarbon_command__"

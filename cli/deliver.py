@@ -13,14 +13,8 @@ import errno
 import sys
 from pathlib import Path
 
+from aicarbon.cli.streams import say
 from aicarbon.records.run import Run
-from aicarbon.report.escape import visible
-
-
-def say(message: str) -> None:
-    """One line from aicarbon on stderr, with anything untrusted in it made visible."""
-    sys.stderr.write(f"aicarbon: {visible(message)}\n")
-    sys.stderr.flush()
 
 
 def deliver(record: Run, json_path: Path | None, quiet: bool) -> None:

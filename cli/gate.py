@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from aicarbon.cli.common import command, fail
-from aicarbon.cli.deliver import rescue, say
+from aicarbon.cli.deliver import rescue
+from aicarbon.cli.streams import say
 from aicarbon.errors import AicarbonError
 
 if TYPE_CHECKING:

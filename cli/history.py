@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from aicarbon.cli.common import command, fail
-from aicarbon.cli.deliver import say
+from aicarbon.cli.streams import say
 
 if TYPE_CHECKING:
     from aicarbon.records.run import Run

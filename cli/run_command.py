@@ -213,7 +213,7 @@ def options_table() -> str:
 
 def main(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> int:
     """``aicarbon run ARGS``; the exit status (the command's own, or 2 for a bad command line)."""
-    from aicarbon.cli.deliver import say
+    from aicarbon.cli.streams import say
 
     try:
         return _run(args, closed_fds)
@@ -250,8 +250,13 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
         if json_path is not None:
             check_writable(json_path, closed_fds, what="--json")
         prepared = engine.prepare(settings)  # everything checked before the command runs
-        measured = engine.measure_command(argv, prepared, tree=tree)
-    quiet = bool(parsed.get("quiet"))
+        quiet = bool(parsed.get("quiet"))
+
+        def meanwhile() -> None:  # while the command runs: what its report and record need
+            engine.warm_up(prepared, report=not quiet, save=settings.save)
+            from aicarbon.cli import deliver  # noqa: F401
+
+        measured = engine.measure_command(argv, prepared, tree=tree, meanwhile=meanwhile)
     from aicarbon.cli.deliver import deliver
 
     deliver(measured.record, json_path, quiet)
@@ -265,7 +270,8 @@ def _save(record: Run, quiet: bool, only_copy: bool) -> None:
     where the history was to be its only copy (``-q`` without ``--json``), the record is saved
     in the temporary directory instead, as a ``--json`` that cannot be written is."""
     from aicarbon import engine
-    from aicarbon.cli.deliver import rescue, say
+    from aicarbon.cli.deliver import rescue
+    from aicarbon.cli.streams import say
 
     try:
         run_id = engine.save_to_history(record)

@@ -95,3 +95,11 @@ def flush_std_streams() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def say(message: str) -> None:
+    """One line from aicarbon on stderr, with anything untrusted in it made visible."""
+    from aicarbon.report.escape import visible
+
+    sys.stderr.write(f"aicarbon: {visible(message)}\n")
+    sys.stderr.flush()

@@ -15,17 +15,19 @@ Errors a user can cause are ``AicarbonError`` subclasses carrying their exit sta
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from .impact.plan import ImpactPlan
-from .measurement.child_process import ChildExit
-from .measurement.entrypoints import resolve as resolve_entrypoint
-from .measurement.process_tree import TreeAccounting
-from .records.run import Run
 from .settings import RunSettings
+
+if TYPE_CHECKING:  # imported where used: a run's start-up pays only for what it needs
+    from .impact.plan import ImpactPlan
+    from .measurement.child_process import ChildExit
+    from .measurement.process_tree import TreeAccounting
+    from .records.run import Run
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,8 @@ def prepare(
     """Resolve and check every setting (``SettingsError``, ``GridError``, ``ReferenceError``).
     ``units_later``: the measured code may count its own units, so ``task`` without ``units``
     is not refused yet."""
+    from .impact.plan import ImpactPlan
+
     plan = ImpactPlan.prepare(
         settings.impact_flags(),
         settings.units,
@@ -82,6 +86,31 @@ def finish(record: Run, prepared: Prepared) -> Run:
     return record
 
 
+def warm_up(prepared: Prepared, *, report: bool, save: bool) -> None:
+    """Import and read now what ``finish`` (and the report, the history) will need: called in
+    a thread while the measured command runs, so that none of it adds to the command's wall
+    time. Idempotent; a failure here is left for ``finish`` to meet and report."""
+    from .impact import grid, references
+    from .impact.plan import CONTRAST_GRIDS, water_defaults
+    from .records import codec, output_file, run  # noqa: F401 - imported for their cost
+    from .sensors import host  # noqa: F401
+
+    try:
+        water_defaults()
+        grid.world_average()
+        for iso3 in CONTRAST_GRIDS:
+            if iso3:
+                grid.country(iso3)
+        references.tasks()
+        references.equivalents(1.0, 1.0)
+    except Exception:  # noqa: BLE001, S110 - finish() meets it again, and says so in the record
+        pass
+    if report:
+        from .report import terminal  # noqa: F401 - rich, the renderer
+    if save:
+        from .history import store  # noqa: F401 - sqlite3
+
+
 def save_to_history(record: Run, environ: Mapping[str, str] | None = None) -> int:
     """Save a finished run in the user's local history (``store``); its id. ``StoreError``
     when the history cannot take it: the caller still has the record."""
@@ -94,7 +123,9 @@ def save_to_history(record: Run, environ: Mapping[str, str] | None = None) -> in
 def resolve_command(command: Sequence[str], module: str | None = None) -> list[str]:
     """The argv to run for ``aicarbon run``'s arguments: a program, a ``.py`` script, ``-m
     module`` or ``package.module:function`` (``EntrypointError`` before anything runs)."""
-    return resolve_entrypoint(list(command), module)
+    from .measurement.entrypoints import resolve
+
+    return resolve(list(command), module)
 
 
 def measure_command(
@@ -104,8 +135,10 @@ def measure_command(
     tree: TreeAccounting | None = None,
     environ: Mapping[str, str] | None = None,
     nvml_module: ModuleType | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> MeasuredCommand:
-    """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start."""
+    """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start.
+    ``meanwhile`` runs in a thread while the command runs (``warm_up``)."""
     from .measurement.command import MeasureOptions
     from .measurement.command import measure_command as measure
 
@@ -116,6 +149,7 @@ def measure_command(
         tree=tree,
         environ=environ,
         nvml_module=nvml_module,
+        meanwhile=meanwhile,
     )
     record, exit_ = measure(argv, options)
     return MeasuredCommand(finish(record, prepared), exit_)
@@ -130,4 +164,5 @@ __all__ = [
     "prepare",
     "resolve_command",
     "save_to_history",
+    "warm_up",
 ]

@@ -8,3 +8,4 @@ MAX_PHASES = 10_000  # phases kept per run; beyond, they are counted in a note
 MAX_OPEN_PHASES = 1_000  # phases open at once; beyond, starts are refused (so depth < this)
 MAX_UNITS = 1e15  # units in one run: a quadrillion inferences; anything above is a typo
 MAX_TIMELINE_POINTS = 1024  # a writer keeps 256 buckets (measurement.session.TIMELINE_POINTS)
+MAX_MAGNITUDE = 1e18  # any number in a record: sums of them stay finite (records.codec)

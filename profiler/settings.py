@@ -36,11 +36,6 @@ from typing import Any
 from .errors import AicarbonError
 from .limits import MAX_UNITS
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
 
 class SettingsError(AicarbonError, ValueError):
     """A bad setting, with a sentence saying which and where."""
@@ -360,6 +355,10 @@ def user_config_path(environ: Mapping[str, str]) -> Path:
 
 
 def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):  # imported here: most runs have no config file to parse
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
     try:
         return tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:

@@ -16,13 +16,14 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..datafiles import read_csv
 from ..limits import MAX_UNITS
-from ..records.run import ContrastRecord, GridRecord, ImpactRecord, Run, WaterRecord
 from ..settings import Setting
-from . import grid
+
+if TYPE_CHECKING:
+    from ..records.run import GridRecord, ImpactRecord, Run
 
 J_PER_KWH = 3.6e6
 CONTRAST_GRIDS = ("FRA", None, "CHN")  # None: the world average
@@ -42,6 +43,9 @@ def water_defaults() -> dict[str, float]:
 
 def grid_for(settings: dict[str, Setting]) -> GridRecord:
     """The grid the settings name; raises grid.GridError for an unknown country or region."""
+    from ..records.run import GridRecord
+    from . import grid
+
     override = settings["carbon-intensity"]
     country, region = settings["country"], settings["region"]
     if override.value is not None:
@@ -63,6 +67,9 @@ def grid_for(settings: dict[str, Setting]) -> GridRecord:
 def compute(
     energy_j: float, attributed_j: float, settings: dict[str, Setting], grid_record: GridRecord
 ) -> ImpactRecord:
+    from ..records.run import ContrastRecord, ImpactRecord, WaterRecord
+    from . import grid
+
     energy_kwh, attributed_kwh = energy_j / J_PER_KWH, attributed_j / J_PER_KWH
     pue = float(settings["pue"].value)
     defaults = water_defaults()
@@ -109,7 +116,7 @@ class ImpactPlan:
     """Settings resolved and checked before the command runs, applied to the record after."""
 
     settings: dict[str, Setting]
-    grid: GridRecord
+    grid: GridRecord  # looked up before the run: a broken grid data file stops it there
     units: float | None = None
     unit_name: str = "inferences"
     task_key: str | None = None
@@ -127,14 +134,15 @@ class ImpactPlan:
     ) -> ImpactPlan:
         """``units_later``: the measured code may count its units (aicarbon.add_units), so
         ``--task`` without ``--units`` is not refused yet (see ``with_counted_units``)."""
-        from ..settings import resolve
-        from .references import ReferenceError, task
+        from ..settings import SettingsError, resolve
 
         if units is not None and not (math.isfinite(units) and 0 < units <= MAX_UNITS):
-            raise ReferenceError(
+            raise SettingsError(
                 f"--units must be a positive number of units, at most {MAX_UNITS:.0e}; got {units:g}"
             )
         if task_key is not None:
+            from .references import ReferenceError, task  # the reference data: only when asked
+
             task(task_key)
             if units is None and not units_later:
                 raise ReferenceError("--task needs --units: how many inferences the run did")

@@ -33,7 +33,6 @@ import errno
 import fcntl
 import json
 import os
-import secrets
 import tempfile
 import threading
 import time
@@ -160,7 +159,7 @@ class ChannelReader:
         # Held open so that the reader never sees the end of the pipe between writers.
         self._keep_fd = os.open(self.path, os.O_WRONLY | os.O_CLOEXEC)
         # Not JSON, and secret: no child can stop the reader by writing it.
-        self._stop_line = b"\x00stop " + secrets.token_hex(16).encode()
+        self._stop_line = b"\x00stop " + os.urandom(16).hex().encode()
         self._thread = threading.Thread(target=self._read, name="aicarbon-channel", daemon=True)
         self.ignored = 0  # lines dropped: too long, not JSON, not an event, out of bounds
         self.failure: str | None = None  # a bug in the reader (it then drains and drops)

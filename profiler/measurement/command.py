@@ -3,16 +3,20 @@ signals forwarded, its phases and units received through the channel, into a ``R
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TYPE_CHECKING
 
-from ..records.run import Run
 from ..settings import DEFAULT_INTERVAL_S, INTERVAL_RANGE_S
 from .channel import ChannelReader, NoChannel, open_channel
 from .child_process import ChildExit, SignalForwarder, become_subreaper, spawn, wait
 from .process_tree import ProcessTree, TreeAccounting, open_tree
 from .session import Session, SessionOptions
+
+if TYPE_CHECKING:
+    from ..records.run import Run
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,9 @@ class MeasureOptions:
     # measure_command closes it. None: opened here.
     tree: TreeAccounting | None = None
     cwd: str | None = None  # the command's working directory (None: aicarbon's)
+    # Run in a thread while the command runs (imports and data the record and report will
+    # need): work that then adds nothing to the command's wall time.
+    meanwhile: Callable[[], None] | None = None
 
     @property
     def session(self) -> SessionOptions:
@@ -74,15 +81,33 @@ def _measure(
         tree.set_main_pid(child.pid)
         session.sampler.check_gpus_soon()
         forwarder.attach(child)
+        helper = _in_background(options.meanwhile)
         try:
             exit_ = wait(child, forwarder, reap_orphans=options.own_process)
         finally:
             channel.finish()
+            if helper is not None:
+                helper.join()
         left_running = tree.running_descendants()
         run = session.stop(list(argv), exit_)
     run.descendants_left_running = left_running
     run.notes += channel_notes(channel)
     return run, exit_
+
+
+def _in_background(work: Callable[[], None] | None) -> threading.Thread | None:
+    if work is None:
+        return None
+
+    def guarded() -> None:
+        try:
+            work()
+        except Exception:  # noqa: BLE001, S110 - whatever it prepares is prepared again later
+            pass
+
+    thread = threading.Thread(target=guarded, name="aicarbon-meanwhile", daemon=True)
+    thread.start()
+    return thread
 
 
 def channel_notes(channel: ChannelReader | NoChannel) -> list[str]:

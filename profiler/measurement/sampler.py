@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..records.codec import MAX_MAGNITUDE
-from ..records.run import ImplausibleRecord
+from ..limits import MAX_MAGNITUDE
 from ..sensors.base import Domain, DomainFailure, DomainKind, Sensor
 from .accounting import Accumulator, Snapshot
 from .gpu_owner import QUERY_FAILED, GpuOwners
+
+if TYPE_CHECKING:
+    from ..records.run import ImplausibleRecord
 
 IMPLAUSIBLE_SLACK_S = 0.25  # counters that tick in steps (NVML's) may show a step early
 MAX_IMPLAUSIBLE_KEPT = 16  # per domain; the count goes on
@@ -164,6 +167,8 @@ class Sampler:
             counter.offset_j += delta - counted
             self.implausible_count[domain_id] = self.implausible_count.get(domain_id, 0) + 1
             if self.implausible_count[domain_id] <= MAX_IMPLAUSIBLE_KEPT:
+                from ..records.run import ImplausibleRecord  # a sensor fault: rare
+
                 record = ImplausibleRecord(
                     round(now - self.start_t, 6), round(dt, 6), min(delta, MAX_MAGNITUDE), counted
                 )

@@ -25,15 +25,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from types import ModuleType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from .. import __version__
 from ..limits import MAX_UNITS
-from ..records.run import DomainRecord, HostRecord, Run, TimelineRecord, UnavailableRecord
 from ..sensors import OpenSensors, open_sensors
 from ..sensors.cpu_info import read_cpu_info
 from ..sensors.cpu_load import ProcStat, Throttled, logical_cpus
-from ..sensors.host import host_info
 from ..sensors.nvidia_driver import proc_root
 from ..settings import DEFAULT_INTERVAL_S
 from .accounting import Accumulator
@@ -43,6 +40,9 @@ from .phases import MAX_OPEN, MAX_RECORDS, PhaseBook, sample_mark
 from .process_tree import in_this_namespace, nvidia_minors_open
 from .sampler import Sampler
 from .timeline import Timeline
+
+if TYPE_CHECKING:  # the records are built after the run: their import can overlap it
+    from ..records.run import HostRecord, Run
 
 TIMELINE_POINTS = 256
 # /proc/stat is read at most this often: one read serves the estimate and the attribution of
@@ -150,6 +150,8 @@ class Session:
 
     def stop(self, command: list[str], exit_: ChildExit = SUCCESS) -> Run:
         """The last sample, and the run record (phases still open end here, marked)."""
+        from ..sensors.host import host_info
+
         try:
             self.book.end_all()
             self.sampler.stop()
@@ -236,6 +238,9 @@ def build_run(
     host: HostRecord,
     interval_s: float,
 ) -> Run:
+    from .. import __version__
+    from ..records.run import DomainRecord, Run, TimelineRecord, UnavailableRecord
+
     failures = {f.domain_id: f for f in sampler.failures}
     domains: list[DomainRecord] = []
     for domain in opened.domains:

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from ..errors import AicarbonError
-
-MAX_MAGNITUDE = 1e18
+from ..limits import MAX_MAGNITUDE
 
 T = TypeVar("T")
 

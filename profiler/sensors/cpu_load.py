@@ -7,8 +7,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import psutil
-
 _TICKS_PER_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -47,6 +45,8 @@ class ProcStat:
 
 
 def machine_cpu_times() -> CpuTimes:
+    import psutil  # where /proc/stat cannot be read: rare, and psutil costs 8 ms to import
+
     t = psutil.cpu_times()
     busy = t.user + t.system + getattr(t, "nice", 0.0) + getattr(t, "irq", 0.0)
     busy += getattr(t, "softirq", 0.0)
@@ -55,7 +55,7 @@ def machine_cpu_times() -> CpuTimes:
 
 
 def logical_cpus() -> int:
-    return psutil.cpu_count(logical=True) or 1
+    return os.cpu_count() or 1  # the logical CPUs, as psutil.cpu_count(logical=True) counts them
 
 
 def memory_in_use_bytes() -> tuple[int, int]:
@@ -67,6 +67,8 @@ def memory_in_use_bytes() -> tuple[int, int]:
         fields = {line.split(b":")[0]: int(line.split()[1]) * 1024 for line in head.splitlines()[:3]}
         total, available = fields[b"MemTotal"], fields[b"MemAvailable"]
     except (OSError, KeyError, IndexError, ValueError):
+        import psutil
+
         vm = psutil.virtual_memory()
         total, available = vm.total, vm.available
     return total - available, total

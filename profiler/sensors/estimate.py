@@ -23,7 +23,6 @@ memory (none of it inside).
 from __future__ import annotations
 
 import re
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -70,6 +69,8 @@ def cpu_coefficients(cpu: CpuInfo | str) -> CpuCoefficients:
         row = table[architecture]
         return CpuCoefficients(row.architecture, row.min_w, row.max_w, match, row.gb_per_vcpu, how)
     rows = list(table.values())
+    import statistics  # only for a CPU no row matches: its import costs start-up time
+
     return CpuCoefficients(
         "unknown (median of all CCF rows)",
         statistics.median(r.min_w for r in rows),

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 import os
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -368,7 +367,8 @@ class NvmlSensor:
                     break
                 samples.append(max(self._timer() - start, 0.0))
         if samples:
-            self.call_latency_s = statistics.median(samples)
+            ordered = sorted(samples)  # their median (statistics would cost start-up time)
+            self.call_latency_s = (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
             per_read_s = self.call_latency_s * len(counters)
             self.min_period_s = max(COUNTER_UPDATE_S, per_read_s / NVML_TIME_BUDGET)
 
