@@ -150,6 +150,7 @@ def measure_command(
         environ=environ,
         nvml_module=nvml_module,
         meanwhile=meanwhile,
+        fast_start=True,  # the command starts before the sensors open (measurement.command)
     )
     record, exit_ = measure(argv, options)
     return MeasuredCommand(finish(record, prepared), exit_)

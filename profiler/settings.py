@@ -98,6 +98,7 @@ class Declared:
         return None
 
 
+SENSOR_NAMES = ("rapl", "nvml", "estimate")  # what --sensors chooses from (sensors/ opens them)
 DEFAULT_INTERVAL_S = 0.1
 INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
 MAX_TAGS = 32
@@ -272,8 +273,6 @@ class RunSettings:
         return DECLARED[name].flag or name
 
     def _check(self) -> None:
-        from .sensors import SENSOR_NAMES
-
         check_number(self.named("interval_s"), self.interval_s, *INTERVAL_RANGE_S)
         if self.sensors is not None:
             unknown = sorted(str(n) for n in self.sensors - set(SENSOR_NAMES))

@@ -52,7 +52,9 @@ def test_phases_and_units_cross_from_the_command_to_the_record(tmp_path: Path) -
     ]
     assert data["work"]["units_counted"] == 25.0 and data["comparison"]["units"] == 25.0  # no --units given
     load = data["work"]["phases"][0]
-    assert load["duration_s"] >= 0.2 and load["energy_j"] > 0
+    # 0.2 s of CPU time spun: at least as long in wall time, less the milliseconds it takes
+    # aicarbon to read an edge.
+    assert load["duration_s"] >= 0.19 and load["energy_j"] > 0
     report = " ".join(out.stderr.split())
     assert "Phases (energy · share · yours · time · avg power · per unit):" in report
     assert "token x3:" in report and "generate:" in report
@@ -255,10 +257,10 @@ def test_without_a_writable_temporary_directory_the_command_is_still_measured(
     import aicarbon.measurement.channel
     from aicarbon.measurement.command import MeasureOptions, measure_command
 
-    def read_only(**_: object) -> str:
+    def read_only(*_: object, **__: object) -> str:
         raise OSError(errno.EROFS, "Read-only file system")
 
-    monkeypatch.setattr(aicarbon.measurement.channel.tempfile, "mkdtemp", read_only)
+    monkeypatch.setattr(aicarbon.measurement.channel, "private_directory", read_only)
     script = tmp_path / "gen.py"
     script.write_text("import aicarbon\nwith aicarbon.phase('p'):\n    aicarbon.add_units(1)\n")
     options = MeasureOptions(interval_s=0.05, sensors=frozenset({"estimate"}), own_process=False)

@@ -12,6 +12,7 @@ used per kWh delivered.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -62,6 +63,14 @@ def grid_for(settings: dict[str, Setting]) -> GridRecord:
         origin,
         is_world_default=not country.value and not region.value,
     )
+
+
+def check_grid(settings: dict[str, Setting]) -> None:
+    """``grid.GridError`` for what ``grid_for`` would refuse, without building the record."""
+    from . import grid
+
+    if settings["carbon-intensity"].value is None:
+        grid.resolve(settings["country"].value, settings["region"].value)
 
 
 def compute(
@@ -116,10 +125,14 @@ class ImpactPlan:
     """Settings resolved and checked before the command runs, applied to the record after."""
 
     settings: dict[str, Setting]
-    grid: GridRecord  # looked up before the run: a broken grid data file stops it there
     units: float | None = None
     unit_name: str = "inferences"
     task_key: str | None = None
+
+    @functools.cached_property
+    def grid(self) -> GridRecord:
+        """The grid the settings name (checked by ``prepare``, before the run)."""
+        return grid_for(self.settings)
 
     @classmethod
     def prepare(
@@ -147,7 +160,8 @@ class ImpactPlan:
             if units is None and not units_later:
                 raise ReferenceError("--task needs --units: how many inferences the run did")
         settings = resolve(flags, environ=environ, cwd=cwd)
-        return cls(settings, grid_for(settings), units, unit_name, task_key)
+        check_grid(settings)  # an unknown country, or a broken grid data file, stops it here
+        return cls(settings, units, unit_name, task_key)
 
     def with_counted_units(self, run: Run) -> ImpactPlan:
         """The plan with the units the measured code counted, when none were given; without

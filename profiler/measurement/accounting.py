@@ -23,6 +23,25 @@ class Snapshot:
     gpus_owner_unknown: frozenset[str] = frozenset()  # ... where it could not be told
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where a run starts when its command was started before the sensors could be read (a
+    fast start: the sensors open beside the starting command). Its time and the CPU figures
+    are exact (cheap to read); the energy of the gap up to the first reading is extrapolated
+    from the first interval's power."""
+
+    t_s: float  # monotonic seconds, the sampler's clock
+    utc: str
+    machine_busy_s: float  # cumulative busy CPU seconds of the machine then
+    tree_cpu_s: float = 0.0  # the tree's cumulative CPU seconds then (0 before its command)
+
+
+@dataclass
+class _Gap:
+    duration_s: float
+    share: float  # the tree's CPU share over the gap (exact: CPU times are read at its start)
+
+
 @dataclass
 class DomainTotals:
     energy_j: float = 0.0
@@ -30,7 +49,13 @@ class DomainTotals:
 
 
 class Accumulator:
-    def __init__(self, domains: list[Domain], timeline: Timeline, interval_s: float) -> None:
+    def __init__(
+        self, domains: list[Domain], timeline: Timeline, interval_s: float, start: Start | None = None
+    ) -> None:
+        self.start = start
+        self._gap: _Gap | None = None
+        self.extrapolated_s = 0.0  # seconds at the start whose energy was extrapolated
+        self._gap_j: dict[str, float] = {}
         self.domains = {d.id: d for d in domains}
         self.in_total = {d.id for d in domains if d.in_total}
         self.timeline = timeline
@@ -52,6 +77,8 @@ class Accumulator:
         prev, self.last = self.last, snap
         if prev is None:
             self.first = snap
+            if self.start is not None and snap.t_s > self.start.t_s:
+                self._open_gap(snap)
             return
         dt = snap.t_s - prev.t_s
         if dt <= 0:
@@ -84,6 +111,8 @@ class Accumulator:
                 use.other_s += dt
             else:
                 use.unowned_j += d_energy
+        if self._gap is not None:
+            self._close_gap(interval, dt, tree_gpus, unknown_gpus, other_gpus)
         power_w = sum(interval[k] for k in self.in_total) / dt
         # A very short interval (the final reading right after the previous one) gives a
         # noisy power figure: it counts for energy, and for the peak only of a run that had
@@ -91,8 +120,63 @@ class Accumulator:
         self._peak_any_w = max(self._peak_any_w, power_w)
         if dt >= 0.5 * self.interval_s:
             self._peak_full_w = max(self._peak_full_w or 0.0, power_w)
+        self.timeline.add(prev.t_s - self.origin_s, dt, interval, power_w)
+
+    @property
+    def origin_s(self) -> float:
+        """When the run started: its ``start``, else the first snapshot."""
+        if self.start is not None:
+            return self.start.t_s
         assert self.first is not None  # set by the first snapshot
-        self.timeline.add(prev.t_s - self.first.t_s, dt, interval, power_w)
+        return self.first.t_s
+
+    def _open_gap(self, first: Snapshot) -> None:
+        """The first reading came after the command started: its CPU figures are exact since
+        ``start``; its energy waits for the first interval's power (``_close_gap``)."""
+        assert self.start is not None
+        d_tree = max(first.tree_cpu_s - self.start.tree_cpu_s, 0.0)
+        d_busy = max(first.machine_busy_s - self.start.machine_busy_s, 0.0)
+        self.tree_cpu_s += d_tree
+        self.machine_busy_s += d_busy
+        self._gap = _Gap(first.t_s - self.start.t_s, self._cpu.share(d_tree, d_busy))
+        self.extrapolated_s = self._gap.duration_s
+
+    def _close_gap(
+        self,
+        interval: dict[str, float],
+        dt: float,
+        tree_gpus: frozenset[str],
+        unknown_gpus: frozenset[str],
+        other_gpus: frozenset[str],
+    ) -> None:
+        """Each domain's energy over the gap, at the power of the first interval; attributed
+        with the gap's own CPU share, and the first interval's GPU owners."""
+        gap, self._gap = self._gap, None
+        assert gap is not None
+        energy = {k: v / dt * gap.duration_s for k, v in interval.items()}
+        for domain_id, domain in self.domains.items():
+            e = energy.get(domain_id, 0.0)
+            self._gap_j[domain_id] = e
+            totals = self.totals[domain_id]
+            totals.energy_j += e
+            in_use = domain_id in tree_gpus or domain_id in unknown_gpus
+            totals.attributed_j += attributed_j(domain.kind, e, gap.share, in_use)
+            use = self._gpus.get(domain_id)
+            if use is None:
+                continue
+            if domain_id in tree_gpus:
+                use.tree_s += gap.duration_s
+            elif domain_id in unknown_gpus:
+                use.unknown_s += gap.duration_s
+            elif domain_id in other_gpus:
+                use.other_s += gap.duration_s
+            else:
+                use.unowned_j += e
+        power_w = sum(energy[k] for k in self.in_total if k in energy) / gap.duration_s
+        self._peak_any_w = max(self._peak_any_w, power_w)
+        if gap.duration_s >= 0.5 * self.interval_s:
+            self._peak_full_w = max(self._peak_full_w or 0.0, power_w)
+        self.timeline.add(0.0, gap.duration_s, energy, power_w)
 
     def finish(self) -> None:
         """End-of-run attribution (see attribution): CPU time still carried is charged at the
@@ -133,11 +217,17 @@ class Accumulator:
     def duration_s(self) -> float:
         if self.first is None or self.last is None:
             return 0.0
-        return self.last.t_s - self.first.t_s
+        return self.last.t_s - self.origin_s
 
     def bounds_j(self, domain_id: str) -> tuple[float, float] | None:
         if self.first is None or self.last is None or domain_id not in self.last.bounds_j:
             return None
         low0, high0 = self.first.bounds_j.get(domain_id, (0.0, 0.0))
         low1, high1 = self.last.bounds_j[domain_id]
-        return low1 - low0, high1 - high0
+        low, high = low1 - low0, high1 - high0
+        gap = self._gap_j.get(domain_id, 0.0)
+        measured = self.totals[domain_id].energy_j - gap
+        if gap > 0 and measured > 0:  # the extrapolated start, with the same relative band
+            scale = (measured + gap) / measured
+            return low * scale, high * scale
+        return low, high

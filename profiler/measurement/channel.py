@@ -33,7 +33,6 @@ import errno
 import fcntl
 import json
 import os
-import tempfile
 import threading
 import time
 from typing import Any
@@ -87,6 +86,32 @@ def sweep_stale_channels(directory: str, now: float | None = None) -> int:
         except OSError:
             continue  # another user's, or just removed by its owner: not ours to insist on
     return removed
+
+
+def temporary_roots(environ: dict[str, str] | None = None) -> list[str]:
+    """Where temporary files go, in tempfile's order: $TMPDIR, $TEMP, $TMP, then /tmp,
+    /var/tmp, /usr/tmp (tempfile itself costs a millisecond of every run's start-up)."""
+    env = os.environ if environ is None else environ
+    named = [env[v] for v in ("TMPDIR", "TEMP", "TMP") if env.get(v)]
+    return [*named, "/tmp", "/var/tmp", "/usr/tmp"]  # noqa: S108 - tempfile's own list
+
+
+def private_directory(prefix: str) -> str:
+    """A new directory only this user can enter, in the first temporary root that takes one,
+    as tempfile.mkdtemp makes it (``OSError`` when none does)."""
+    last: OSError = FileNotFoundError(errno.ENOENT, "no temporary directory")
+    for root in temporary_roots():
+        for _ in range(100):
+            path = os.path.join(root, prefix + os.urandom(6).hex())
+            try:
+                os.mkdir(path, 0o700)
+            except FileExistsError:
+                continue
+            except OSError as exc:  # read-only, missing, not ours: the next root
+                last = exc
+                break
+            return os.path.abspath(path)
+    raise last
 
 
 def send(event: dict[str, Any]) -> None:
@@ -147,7 +172,7 @@ class ChannelReader:
 
     def __init__(self, book: PhaseBook) -> None:
         self.book = book
-        self._dir = tempfile.mkdtemp(prefix=CHANNEL_PREFIX)
+        self._dir = private_directory(CHANNEL_PREFIX)
         self.path = os.path.join(self._dir, "events")
         os.mkfifo(self.path, 0o600)
         self._read_fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)

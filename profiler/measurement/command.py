@@ -1,8 +1,19 @@
 """Measure one command to completion: its process tree under a measuring ``Session``, its
-signals forwarded, its phases and units received through the channel, into a ``Run``."""
+signals forwarded, its phases and units received through the channel, into a ``Run``.
+
+Two starts. By default the session opens its sensors and takes its first reading, then the
+command starts. With ``fast_start`` (``aicarbon run``), the command starts first, as soon as
+its tree and its channel exist, and the session opens its sensors while it starts: the
+command waits for none of it. The run then begins at the command's start (``accounting.Start``:
+its time and CPU figures read exactly, cheaply); the energy of the gap until the first reading
+(some 10 to 20 ms) is extrapolated from the first interval's power, and the record says how
+long it was (``sampling.extrapolated_start_s``). Phases the command reports before the sensors
+are open wait in the channel's pipe, and start at the first reading.
+"""
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -12,11 +23,14 @@ from typing import TYPE_CHECKING
 from ..settings import DEFAULT_INTERVAL_S, INTERVAL_RANGE_S
 from .channel import ChannelReader, NoChannel, open_channel
 from .child_process import ChildExit, SignalForwarder, become_subreaper, spawn, wait
+from .phases import PhaseBook
 from .process_tree import ProcessTree, TreeAccounting, open_tree
-from .session import Session, SessionOptions
 
 if TYPE_CHECKING:
+    import subprocess
+
     from ..records.run import Run
+    from .session import Session, SessionOptions
 
 
 @dataclass(frozen=True)
@@ -37,9 +51,12 @@ class MeasureOptions:
     # Run in a thread while the command runs (imports and data the record and report will
     # need): work that then adds nothing to the command's wall time.
     meanwhile: Callable[[], None] | None = None
+    fast_start: bool = False  # start the command before the sensors are open (see above)
 
     @property
     def session(self) -> SessionOptions:
+        from .session import SessionOptions
+
         return SessionOptions(self.interval_s, self.sensors, self.environ, self.nvml_module)
 
 
@@ -56,6 +73,10 @@ def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOption
     else:
         tree = ProcessTree(reason="not aicarbon's own process")
     try:
+        if options.fast_start:
+            return _measure_fast(argv, options, tree)
+        from .session import Session
+
         session = Session(options.session, tree)
         try:
             return _measure(argv, options, session, tree)
@@ -81,15 +102,70 @@ def _measure(
         tree.set_main_pid(child.pid)
         session.sampler.check_gpus_soon()
         forwarder.attach(child)
-        helper = _in_background(options.meanwhile)
+        return _finish(argv, options, session, tree, channel, forwarder, child)
+
+
+def _measure_fast(
+    argv: Sequence[str], options: MeasureOptions, tree: TreeAccounting
+) -> tuple[Run, ChildExit]:
+    from .session import start_now
+
+    if options.own_process:
+        # The reading threads (channel, sampler) get the interpreter within a millisecond, while
+        # the main thread opens the sensors and the warm-up imports: phase edges stay sharp.
+        sys.setswitchinterval(0.001)
+    book = PhaseBook(_not_yet, lambda: None)  # bound to the session's sampler once it exists
+    channel = open_channel(book)
+    forwarder = SignalForwarder()
+    with forwarder.installed():
+        started = start_now(tree)
         try:
-            exit_ = wait(child, forwarder, reap_orphans=options.own_process)
+            child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
+        except BaseException:
+            channel.finish(0.0)
+            raise
+        tree.set_main_pid(child.pid)
+        forwarder.attach(child)
+        from .session import Session
+
+        try:
+            session = Session(options.session, tree, started=started, book=book)
+        except BaseException:
+            # The command runs already: it is never killed for aicarbon's sake.
+            wait(child, forwarder, reap_orphans=options.own_process)
+            channel.finish(0.0)
+            raise
+        try:
+            session.start()
+            channel.start()  # the events that waited in the pipe are taken now
+            session.sampler.check_gpus_soon()
+            return _finish(argv, options, session, tree, channel, forwarder, child)
         finally:
-            channel.finish()
-            if helper is not None:
-                helper.join()
-        left_running = tree.running_descendants()
-        run = session.stop(list(argv), exit_)
+            session.close()
+
+
+def _not_yet() -> tuple[float, tuple[float, float]]:
+    raise RuntimeError("a phase was marked before the session existed")  # pragma: no cover
+
+
+def _finish(
+    argv: Sequence[str],
+    options: MeasureOptions,
+    session: Session,
+    tree: TreeAccounting,
+    channel: ChannelReader | NoChannel,
+    forwarder: SignalForwarder,
+    child: subprocess.Popen[bytes],
+) -> tuple[Run, ChildExit]:
+    helper = _in_background(options.meanwhile)
+    try:
+        exit_ = wait(child, forwarder, reap_orphans=options.own_process)
+    finally:
+        channel.finish()
+        if helper is not None:
+            helper.join()
+    left_running = tree.running_descendants()
+    run = session.stop(list(argv), exit_)
     run.descendants_left_running = left_running
     run.notes += channel_notes(channel)
     return run, exit_

@@ -19,16 +19,18 @@ exists at run time (made by ``__getattr__`` or a star import) is left to the chi
 
 from __future__ import annotations
 
-import ast
 import os
 import re
-import shutil
 import sys
 from collections.abc import Sequence
-from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import AicarbonError
+
+if TYPE_CHECKING:  # imported where used: a plain program (most runs) needs neither
+    import ast
+    from importlib.machinery import ModuleSpec
 
 _FUNCTION_TARGET = re.compile(r"^([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):([A-Za-z_]\w*)$")
 _MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
@@ -57,20 +59,27 @@ def resolve(args: Sequence[str], module: str | None = None, cwd: Path | None = N
     if not args:
         return []
     first, rest = args[0], list(args[1:])
+
     if first.endswith(".py"):
         if (where / first).is_file():
             return [sys.executable, first, *rest]
-        if os.sep in first or shutil.which(first) is None:
+        if os.sep in first or _which(first) is None:
             raise EntrypointError(f"{first}: no such Python script")
         return list(args)  # a program named *.py on PATH
     target = _FUNCTION_TARGET.match(first)
-    if target and not (where / first).exists() and shutil.which(first) is None:
+    if target and not (where / first).exists() and _which(first) is None:
         module_name, function = target.groups()
         origin = find_module(module_name, where)
         if origin is not None and not defines(origin, function):
             raise EntrypointError(f"{first}: module {module_name} defines no {function}")
         return [sys.executable, "-c", CALL_FUNCTION, module_name, function, *rest]
     return list(args)
+
+
+def _which(program: str) -> str | None:
+    from shutil import which  # here: a plain program (most runs) needs no PATH search
+
+    return which(program)
 
 
 def find_module(name: str, cwd: Path) -> Path | None:
@@ -80,6 +89,8 @@ def find_module(name: str, cwd: Path) -> Path | None:
         raise EntrypointError(f"{name}: not a Python module name")
     if name in sys.builtin_module_names:
         return None
+    from importlib.machinery import PathFinder
+
     search: list[str] | None = [str(cwd), *[p for p in sys.path if p]]
     spec: ModuleSpec | None = None
     parts = name.split(".")
@@ -103,6 +114,8 @@ def defines(source_file: Path, name: str) -> bool:
     import; inside ``if``/``try``/``with``/``for`` blocks too), or might at run time (a module
     ``__getattr__``, a star import, source that cannot be read or parsed)."""
     try:
+        import ast
+
         tree = ast.parse(source_file.read_bytes(), str(source_file))
     except (OSError, SyntaxError, ValueError):
         return True  # let Python say what is wrong, as it would
@@ -110,6 +123,8 @@ def defines(source_file: Path, name: str) -> bool:
 
 
 def _module_level_names(body: list[ast.stmt]) -> list[str]:
+    import ast
+
     names: list[str] = []
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

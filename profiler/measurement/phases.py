@@ -61,6 +61,10 @@ class PhaseBook:
         self.refused = 0  # starts beyond MAX_OPEN open phases (and reopened keys)
         self.units_refused = 0  # counts that would take the total past MAX_UNITS
 
+    def bind(self, mark: Mark, origin_s: Callable[[], float | None]) -> None:
+        """Sample through ``mark`` from now on (a book made before its session's sensors)."""
+        self._mark, self._origin_s = mark, origin_s
+
     def start(self, key: Hashable, name: str) -> bool:
         """Open a phase; False (refused) when ``MAX_OPEN`` are open or ``key`` is open already."""
         with self._lock:

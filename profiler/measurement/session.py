@@ -33,7 +33,7 @@ from ..sensors.cpu_info import read_cpu_info
 from ..sensors.cpu_load import ProcStat, Throttled, logical_cpus
 from ..sensors.nvidia_driver import proc_root
 from ..settings import DEFAULT_INTERVAL_S
-from .accounting import Accumulator
+from .accounting import Accumulator, Start
 from .child_process import ChildExit
 from .gpu_owner import GpuOwners, decide
 from .phases import MAX_OPEN, MAX_RECORDS, PhaseBook, sample_mark
@@ -89,6 +89,16 @@ class SessionOptions:
     nvml_module: ModuleType | None = None  # a stand-in pynvml, for tests
 
 
+def start_now(attribution: Attribution) -> Start:
+    """The run's start, read cheaply just before its command is started (a fast start)."""
+    proc_stat = ProcStat()
+    try:
+        busy = proc_stat().busy_s
+    finally:
+        proc_stat.close()
+    return Start(time.monotonic(), utc_now(), busy, attribution.cpu_seconds())
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -102,9 +112,14 @@ class Session:
         attribution: Attribution,
         *,
         before_mark: Callable[[], None] | None = None,
+        started: Start | None = None,
+        book: PhaseBook | None = None,
     ) -> None:
+        """``started``: the command was started before this session opened its sensors (see
+        ``accounting.Start``); ``book``: the phases' book, when the caller made it earlier."""
         self.options = options
         self.attribution = attribution
+        self.started = started
         self._proc_stat = ProcStat()
         self._cpu = read_cpu_info(proc_root(options.environ) / "cpuinfo")
         cpu_times = Throttled(self._proc_stat, CPU_TIMES_FRESH_S)
@@ -121,7 +136,7 @@ class Session:
             self._proc_stat.close()
             raise
         self.accumulator = Accumulator(
-            self.opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s
+            self.opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s, started
         )
         self.sampler = Sampler(
             self.opened.sensors,
@@ -139,13 +154,18 @@ class Session:
                 hook()
                 return plain()
 
-        self.book = PhaseBook(mark, lambda: self.sampler.start_t)
+        origin = (lambda: started.t_s) if started is not None else (lambda: self.sampler.start_t)
+        if book is None:
+            book = PhaseBook(mark, origin)
+        else:
+            book.bind(mark, origin)
+        self.book = book
         self.start_utc = ""
         self._closed = False
 
     def start(self) -> None:
-        """The first sample: energy counts from now."""
-        self.start_utc = utc_now()
+        """The first sample: energy counts from now (from ``started``, when given)."""
+        self.start_utc = self.started.utc if self.started is not None else utc_now()
         self.sampler.start()
 
     def stop(self, command: list[str], exit_: ChildExit = SUCCESS) -> Run:
@@ -170,6 +190,7 @@ class Session:
                 self.options.interval_s,
             )
             run.tree_method = self.attribution.method
+            run.extrapolated_start_s = round(self.accumulator.extrapolated_s, 6)
             run.phases = list(self.book.records)
             run.units_counted = self.book.counted
             run.notes += book_notes(self.book)

@@ -282,6 +282,9 @@ class Run:
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
     tree_method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
     descendants_left_running: int = 0  # processes of the tree still running when it ended
+    # Seconds at the start, while the sensors opened beside the starting command, whose energy
+    # was extrapolated from the first interval's power (0: read from the start).
+    extrapolated_start_s: float = 0.0
     phases: list[PhaseRecord] = field(default_factory=list)  # aicarbon.phase() intervals
     units_counted: float = 0.0  # reported by the measured code (aicarbon.add_units)
     name: str | None = None  # labels given by the user (aicarbon.track(name=), --tag, --note)
@@ -350,6 +353,7 @@ class Run:
                 "sampler_cpu_s": self.sampler_cpu_s,
                 "nvml_call_s": self.nvml_call_s,
                 "nvml_read_period_s": self.nvml_read_period_s,
+                "extrapolated_start_s": self.extrapolated_start_s,
             },
             "energy": {
                 "machine_j": self.machine_energy_j,
@@ -421,6 +425,7 @@ class Run:
                 sampler_cpu_s=take(data, "sampling.sampler_cpu_s", float),
                 nvml_call_s=take(data, "sampling.nvml_call_s", float | None, None),
                 nvml_read_period_s=take(data, "sampling.nvml_read_period_s", float | None, None),
+                extrapolated_start_s=take(data, "sampling.extrapolated_start_s", float, 0.0),
                 tree_method=take(data, "attribution.method", str, "proc walk"),
                 descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
                 phases=take(data, f"{work}phases", list[PhaseRecord], []),
@@ -455,6 +460,7 @@ class Run:
             figures += [(f"energy.domains[{i}].attributed_j", d.attributed_j)]
             figures += [(f"energy.domains[{i}].owner_unknown_s", d.owner_unknown_s)]
         figures += [("attribution.descendants_left_running", self.descendants_left_running)]
+        figures += [("sampling.extrapolated_start_s", self.extrapolated_start_s)]
         for name in ("nvml_call_s", "nvml_read_period_s"):
             number = getattr(self, name)
             if number is not None:

@@ -19,9 +19,8 @@ from .cpu_info import CpuInfo
 
 if TYPE_CHECKING:
     from .nvml import NvmlSensor
+from ..settings import SENSOR_NAMES
 from .cpu_load import CpuTimes, Throttled, machine_cpu_times, memory_in_use_bytes
-
-SENSOR_NAMES = ("rapl", "nvml", "estimate")
 
 
 @dataclass

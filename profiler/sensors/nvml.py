@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 from .base import Domain, DomainFailure, DomainKind, Method, Reading, SensorUnavailableError, Unavailable
 from .gpu_select import Entry, parse_visible
 from .nvidia_driver import driver_gpus, proc_root
-from .nvml_import import import_pynvml
+from .nvml_import import check_pynvml_unimported, import_pynvml
 from .nvml_open import NoSuchGpu, Opener, Refused, Target, error_code, slurm_job_minors
 from .power_poll import PowerIntegrator
 
@@ -92,6 +93,25 @@ class _Gpu:
     failed: bool = False
 
 
+NVML_LIBRARY = "libnvidia-ml.so.1"  # what pynvml loads on Linux
+
+
+def _require_library() -> None:
+    """Without NVIDIA's library there is no NVML: say so at the cost of one failed dlopen, not
+    of importing pynvml (a 5,000-line module) to find out (most machines have no NVIDIA GPU)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        ctypes.CDLL(NVML_LIBRARY)  # loaded once: pynvml's own CDLL then finds it in memory
+    except OSError as exc:
+        check_pynvml_unimported()  # a wrong 'pynvml' is said even so: it would fail next
+        raise SensorUnavailableError(
+            Unavailable("nvml", f"no NVIDIA driver ({NVML_LIBRARY} not found)")
+        ) from exc
+
+
 class NvmlSensor:
     """Cumulative joules for each GPU to measure."""
 
@@ -107,6 +127,8 @@ class NvmlSensor:
         rng: random.Random | None = None,
         timer: Callable[[], float] = time.perf_counter,
     ) -> None:
+        if nvml is None:
+            _require_library()
         self._nvml = nvml if nvml is not None else import_pynvml()
         self._clock = clock
         self._timer = timer

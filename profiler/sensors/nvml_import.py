@@ -57,3 +57,19 @@ def import_pynvml() -> ModuleType:
     if problem:
         raise SensorUnavailableError(Unavailable("nvml", problem, "pip uninstall pynvml && " + INSTALL_FIX))
     return module
+
+
+def check_pynvml_unimported() -> None:
+    """The checks of ``import_pynvml`` that need no import: a 'pynvml' on the path that is not
+    NVIDIA's is ``SensorUnavailableError`` (none at all is fine: nothing would use it)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("pynvml")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        return
+    problem = official_pynvml_problem(spec.origin, _official_pynvml_file(spec.origin))
+    if problem:
+        raise SensorUnavailableError(Unavailable("nvml", problem, "pip uninstall pynvml && " + INSTALL_FIX))
