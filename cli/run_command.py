@@ -13,7 +13,6 @@ the arguments here.
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,6 +156,8 @@ def _take(parsed: RunArgs, declared: Declared, spelt: str, value: Any) -> None:
 
 
 def _no_such_option(name: str, known: list[str]) -> str:
+    import difflib  # only for a mistyped option
+
     close = difflib.get_close_matches(name, known, n=3)
     message = f"no such option: {name}"
     if close:
@@ -235,7 +236,6 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
     # what follows; closed by measure_command, or here when the run stops at a bad option.
     with closing(open_tree()) as tree:
         from aicarbon import engine
-        from aicarbon.records.output_file import check_writable
 
         argv = engine.resolve_command(parsed.command, parsed.get("module"))
         if not argv:
@@ -248,6 +248,8 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
         )
         json_path = Path(parsed.get("json")) if parsed.get("json") is not None else None
         if json_path is not None:
+            from aicarbon.records.output_file import check_writable
+
             check_writable(json_path, closed_fds, what="--json")
         prepared = engine.prepare(settings)  # everything checked before the command runs
         quiet = bool(parsed.get("quiet"))

@@ -14,8 +14,8 @@ import pytest
 from aicarbon.machine import devices as devices_module
 from aicarbon.machine.devices import survey
 from aicarbon.report.devices_table import render
-from aicarbon.sensors import OpenSensors
 from aicarbon.sensors.base import Domain, DomainKind, Method
+from aicarbon.sensors.opening import OpenSensors
 from conftest import (
     AICARBON,
     FakeGpu,

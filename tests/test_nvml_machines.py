@@ -17,9 +17,9 @@ from aicarbon.measurement.gpu_owner import PID_NAMESPACE_UNKNOWN, decide
 from aicarbon.measurement.process_tree import in_this_namespace, nvidia_minors_open
 from aicarbon.records.run import Run
 from aicarbon.report.terminal import make_console, render
-from aicarbon.sensors import open_sensors
 from aicarbon.sensors.base import DomainKind
 from aicarbon.sensors.nvml import NvmlSensor
+from aicarbon.sensors.opening import open_sensors
 from conftest import FakeClock, FakeGpu, FakeLibraryMismatch, FakeMig, make_fake_pynvml, write_driver_gpus
 
 UUIDS = [f"GPU-{i}{i}{i}{i}aaaa-0000-0000-0000-00000000000{i}" for i in range(4)]

@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-from aicarbon.sensors import VM_RAPL_REASON, open_sensors, rapl_known_problems
 from aicarbon.sensors.base import DomainKind, SensorUnavailableError
 from aicarbon.sensors.cpu_info import CpuInfo, parse_cpu_info
+from aicarbon.sensors.opening import VM_RAPL_REASON, open_sensors, rapl_known_problems
 from aicarbon.sensors.rapl import MASKED_FIX, MAX_POWER_W, RaplSensor
 from conftest import FakeClock, PowercapTree, bare_metal_proc, run_aicarbon
 

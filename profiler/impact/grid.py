@@ -16,7 +16,6 @@ here from the installed codecarbon.
 
 from __future__ import annotations
 
-import csv
 import functools
 import importlib.util
 import io
@@ -243,6 +242,8 @@ def _nordic(prefix: str, name: str) -> dict[str, GridIntensity]:
 def _cloud() -> dict[str, GridIntensity]:
     relative = "cloud/impact.csv"
     result = {}
+    import csv  # the cloud regions' table only: most runs never read it
+
     for row in csv.DictReader(io.StringIO(_read_data(relative))):
         label = f"{row['providerName']} {row['region']} ({row['country_name']})"
         value = GridIntensity(float(row["impact"]), label, f"{row['source']} via codecarbon", None)

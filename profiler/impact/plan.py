@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..datafiles import read_csv
 from ..limits import MAX_UNITS
 from ..settings import Setting
 
@@ -39,6 +38,8 @@ def water_litres(energy_kwh: float, pue: float, wue_l_per_kwh: float, electricit
 
 
 def water_defaults() -> dict[str, float]:
+    from ..datafiles import read_csv
+
     return {r["key"]: float(r["value"]) for r in read_csv("water.csv")}
 
 

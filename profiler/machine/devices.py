@@ -16,12 +16,12 @@ from types import ModuleType
 
 from ..records.devices import DeviceRecord, DevicesRecord
 from ..records.run import HostRecord
-from ..sensors import OpenSensors, open_sensors
 from ..sensors.base import Domain, DomainKind, Method
 from ..sensors.cpu_info import CpuInfo, read_cpu_info
 from ..sensors.cpu_load import logical_cpus
 from ..sensors.host import host_info
 from ..sensors.nvidia_driver import proc_root
+from ..sensors.opening import OpenSensors, open_sensors
 
 DEFAULT_WINDOW_S = 0.5
 

@@ -21,10 +21,10 @@ from types import ModuleType
 from ..measurement.process_tree import CpuUsers, process_names
 from ..records.run import UnavailableRecord
 from ..records.watch import CpuUser, GpuUsers, WatchDomain, WatchFrame
-from ..sensors import OpenSensors, open_sensors
 from ..sensors.cpu_info import read_cpu_info
 from ..sensors.cpu_load import logical_cpus
 from ..sensors.nvidia_driver import proc_root
+from ..sensors.opening import OpenSensors, open_sensors
 
 DEFAULT_INTERVAL_S = 1.0
 INTERVAL_RANGE_S = (0.1, 60.0)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from ..sensors.base import Domain, DomainKind
 from .attribution import CpuShares, GpuUse, attributed_j
+from .start import Start
 from .timeline import Timeline
 
 
@@ -21,19 +22,6 @@ class Snapshot:
     gpus_in_use: frozenset[str] = frozenset()  # GPU domains where the tree holds a context
     gpus_used_by_others: frozenset[str] = frozenset()  # ... where other processes hold one
     gpus_owner_unknown: frozenset[str] = frozenset()  # ... where it could not be told
-
-
-@dataclass(frozen=True)
-class Start:
-    """Where a run starts when its command was started before the sensors could be read (a
-    fast start: the sensors open beside the starting command). Its time and the CPU figures
-    are exact (cheap to read); the energy of the gap up to the first reading is extrapolated
-    from the first interval's power."""
-
-    t_s: float  # monotonic seconds, the sampler's clock
-    utc: str
-    machine_busy_s: float  # cumulative busy CPU seconds of the machine then
-    tree_cpu_s: float = 0.0  # the tree's cumulative CPU seconds then (0 before its command)
 
 
 @dataclass

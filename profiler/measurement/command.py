@@ -108,7 +108,7 @@ def _measure(
 def _measure_fast(
     argv: Sequence[str], options: MeasureOptions, tree: TreeAccounting
 ) -> tuple[Run, ChildExit]:
-    from .session import start_now
+    from .start import start_now
 
     if options.own_process:
         # The reading threads (channel, sampler) get the interpreter within a millisecond, while
@@ -118,7 +118,7 @@ def _measure_fast(
     channel = open_channel(book)
     forwarder = SignalForwarder()
     with forwarder.installed():
-        started = start_now(tree)
+        started = start_now(tree.cpu_seconds)
         try:
             child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
         except BaseException:

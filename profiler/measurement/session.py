@@ -23,22 +23,22 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol
 
 from ..limits import MAX_UNITS
-from ..sensors import OpenSensors, open_sensors
 from ..sensors.cpu_info import read_cpu_info
 from ..sensors.cpu_load import ProcStat, Throttled, logical_cpus
 from ..sensors.nvidia_driver import proc_root
+from ..sensors.opening import OpenSensors, open_sensors
 from ..settings import DEFAULT_INTERVAL_S
-from .accounting import Accumulator, Start
+from .accounting import Accumulator
 from .child_process import ChildExit
 from .gpu_owner import GpuOwners, decide
 from .phases import MAX_OPEN, MAX_RECORDS, PhaseBook, sample_mark
 from .process_tree import in_this_namespace, nvidia_minors_open
 from .sampler import Sampler
+from .start import Start, utc_now
 from .timeline import Timeline
 
 if TYPE_CHECKING:  # the records are built after the run: their import can overlap it
@@ -87,20 +87,6 @@ class SessionOptions:
     sensors: frozenset[str] | None = None  # None: every sensor that works here
     environ: Mapping[str, str] | None = None
     nvml_module: ModuleType | None = None  # a stand-in pynvml, for tests
-
-
-def start_now(attribution: Attribution) -> Start:
-    """The run's start, read cheaply just before its command is started (a fast start)."""
-    proc_stat = ProcStat()
-    try:
-        busy = proc_stat().busy_s
-    finally:
-        proc_stat.close()
-    return Start(time.monotonic(), utc_now(), busy, attribution.cpu_seconds())
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Session:
