@@ -36,7 +36,7 @@ CLI_ONLY: tuple[Declared, ...] = (
         "--json",
         str,
         None,
-        "write the run record ([schema `aicarbon.run/2`](docs/run-record.md)); `-` or "
+        "write the run record ([schema `aicarbon.run/3`](docs/run-record.md)); `-` or "
         "`/dev/stdout` for standard output",
         metavar="PATH",
         in_api=False,

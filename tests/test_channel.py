@@ -292,3 +292,34 @@ def test_a_channel_left_by_a_killed_aicarbon_is_swept_and_a_live_one_kept(tmp_pa
         os.close(reader)
     assert not stale.exists() and (live / "events").exists() and young.exists()
     assert (tmp_path / "unrelated").exists()
+
+
+FAILING = """
+import os, signal, sys
+import aicarbon
+
+try:
+    with aicarbon.phase("parse"):
+        raise KeyError("bad row")
+except KeyError:
+    pass
+with aicarbon.phase("fine"):
+    pass
+if sys.argv[1] == "die":
+    with aicarbon.phase("killed"):
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("how", ["live", "die"])
+def test_a_phase_that_raised_or_never_ended_is_marked_across_processes(tmp_path: Path, how: str) -> None:
+    (tmp_path / "work.py").write_text(FAILING)
+    out = run_aicarbon("run", "--no-save", "--json", "r.json", "work.py", how, cwd=tmp_path)
+    assert out.returncode == (137 if how == "die" else 0), out.stderr
+    phases = {p["name"]: p["failed"] for p in json.loads((tmp_path / "r.json").read_text())["work"]["phases"]}
+    expected = {"parse": "KeyError", "fine": None}
+    if how == "die":
+        expected["killed"] = "not ended"  # the command was killed inside it: closed by the run's end
+    assert phases == expected
+    report = " ".join(out.stderr.split())
+    assert "parse [failed: KeyError]:" in report and "fine:" in report

@@ -18,6 +18,7 @@ from conftest import run_aicarbon as aicarbon
 
 PACKAGE = Path(engine.__file__).resolve().parent
 V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"
+V2_RECORD = Path(__file__).resolve().parent / "data" / "run-v2-generate-text.json"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -134,16 +135,29 @@ def test_a_failure_while_grading_is_a_note_and_the_measurement_is_kept(tmp_path:
 # -- the record's versions ------------------------------------------------------------------------
 
 
-def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_2() -> None:
+def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_3() -> None:
     raw = json.loads(V1_RECORD.read_text())
     assert raw["schema"] == "aicarbon.run/1" and "phases" in raw and "work" not in raw
     record = Run.load(V1_RECORD)
     assert [p.name for p in record.phases] == ["load-corpus", "train", "generate"]
     assert record.units_counted == 20000.0 and record.name is None and record.tags == []
     again = json.loads(record.to_json())
-    assert again["schema"] == SCHEMA == READABLE_SCHEMAS[-1] == "aicarbon.run/2"
+    assert again["schema"] == SCHEMA == READABLE_SCHEMAS[-1] == "aicarbon.run/3"
     assert again["work"]["units_counted"] == 20000.0 and "phases" not in again
     assert Run.from_dict(again).to_dict() == again
+
+
+def test_a_version_2_record_written_back_as_version_3_keeps_every_field() -> None:
+    """Written by aicarbon before failed phases were marked (tests/data): read, and written back
+    as version 3 with exactly its own figures, plus the two fields version 3 added."""
+    raw = json.loads(V2_RECORD.read_text())
+    assert raw["schema"] == "aicarbon.run/2"
+    again = json.loads(Run.load(V2_RECORD).to_json())
+    assert again["schema"] == "aicarbon.run/3"
+    assert [p.pop("failed") for p in again["work"]["phases"]] == [None, None, None]
+    assert again["sampling"].pop("extrapolated_start_s") == 0.0
+    again["schema"] = raw["schema"]
+    assert again == raw
 
 
 def test_version_2_requires_its_labels_and_work_sections() -> None:

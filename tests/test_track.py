@@ -177,3 +177,35 @@ def test_importing_aicarbon_starts_nothing() -> None:
         env={**os.environ},
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_a_phase_whose_body_raised_is_closed_marked_and_the_exception_goes_on() -> None:
+    import io
+
+    from aicarbon.report.terminal import make_console, render
+
+    with aicarbon.track("failing", interval_s=0.05) as t:
+        for i in range(3):
+            try:
+                with aicarbon.phase("step"):
+                    if i == 1:
+                        raise ValueError("no")
+            except ValueError:
+                pass
+        with pytest.raises(RuntimeError), t.phase("last") as handle:
+            raise RuntimeError("stop")
+    assert handle.record is not None and handle.record.failed == "RuntimeError"
+    record = t.record
+    assert record is not None
+    assert [(p.name, p.failed) for p in record.phases] == [
+        ("step", None),
+        ("step", "ValueError"),
+        ("step", None),
+        ("last", "RuntimeError"),
+    ]
+    again = type(record).from_dict(record.to_dict())
+    assert [p.failed for p in again.phases] == [None, "ValueError", None, "RuntimeError"]
+    buffer = io.StringIO()
+    render(record, make_console(buffer, force_plain=True))
+    text = " ".join(buffer.getvalue().split())
+    assert "step x3 [1 failed: ValueError]:" in text and "last [failed: RuntimeError]:" in text

@@ -201,7 +201,10 @@ class Tracker:
         book.start(key, handle.name)
         try:
             yield handle
-        finally:
+        except BaseException as exc:  # closed and marked, and the exception goes on
+            handle.record = book.end(key, type(exc).__name__)
+            raise
+        else:
             handle.record = book.end(key)
 
     # -- results ---------------------------------------------------------------------------------
@@ -267,7 +270,10 @@ def phase(name: str) -> Iterator[None]:
     send({"e": "start", "pid": os.getpid(), "id": key, "name": str(name)})
     try:
         yield
-    finally:
+    except BaseException as exc:  # the phase is marked failed in the run, and the exception goes on
+        send({"e": "end", "pid": os.getpid(), "id": key, "failed": type(exc).__name__})
+        raise
+    else:
         send({"e": "end", "pid": os.getpid(), "id": key})
 
 

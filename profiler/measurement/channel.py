@@ -296,7 +296,8 @@ class ChannelReader:
         if kind == "start" and isinstance(event.get("name"), str):
             return self.book.start(key, event["name"][:MAX_NAME])
         if kind == "end":
-            self.book.end(key)
+            failed = event.get("failed")
+            self.book.end(key, failed[:MAX_NAME] if isinstance(failed, str) and failed else None)
             return True
         return False
 

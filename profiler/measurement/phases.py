@@ -15,7 +15,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..limits import MAX_OPEN_PHASES, MAX_PHASES, MAX_UNITS
+from ..limits import MAX_FAILURE_CHARS, MAX_OPEN_PHASES, MAX_PHASES, MAX_UNITS
 
 if TYPE_CHECKING:
     from ..records.run import PhaseRecord
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 Mark = Callable[[], tuple[float, tuple[float, float]]]
 # The bounds the reader checks too (limits.py): a record aicarbon writes is one it reads back.
 MAX_RECORDS = MAX_PHASES
+NOT_ENDED = "not ended"  # a phase still open when the run stopped
 MAX_OPEN = MAX_OPEN_PHASES
 
 
@@ -79,9 +80,10 @@ class PhaseBook:
             self._open[key] = _Open(str(name), len(self._open), t, joules)
         return True
 
-    def end(self, key: Hashable) -> PhaseRecord | None:
-        """End a phase; its figures (also when the record is full and they are not kept), or
-        None when ``key`` is not open (ended already, or never started here)."""
+    def end(self, key: Hashable, failed: str | None = None) -> PhaseRecord | None:
+        """End a phase (``failed``: why it did not finish, e.g. the exception's type); its
+        figures (also when the record is full and they are not kept), or None when ``key`` is
+        not open (ended already, or never started here)."""
         from ..records.run import PhaseRecord
 
         with self._lock:
@@ -102,6 +104,7 @@ class PhaseBook:
                 max(machine_j - phase.start_j[0], 0.0),
                 max(attributed_j - phase.start_j[1], 0.0),
                 phase.units,
+                failed[:MAX_FAILURE_CHARS] if failed else None,
             )
             if len(self.records) >= MAX_RECORDS:
                 self.dropped += 1
@@ -122,11 +125,12 @@ class PhaseBook:
         return True
 
     def end_all(self) -> None:
-        """End the phases still open (an exception, a child that exited), innermost first."""
+        """End the phases still open when the run stops (a command killed mid-phase, a thread
+        still working), innermost first, marked as not ended."""
         with self._lock:
             keys = sorted(self._open, key=lambda k: self._open[k].depth, reverse=True)
         for key in keys:
-            self.end(key)
+            self.end(key, NOT_ENDED)
 
     @property
     def open_count(self) -> int:

@@ -12,16 +12,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..limits import MAX_FAILURE_CHARS, MAX_TIMELINE_POINTS, MAX_UNITS
 from ..limits import MAX_OPEN_PHASES as MAX_OPEN
 from ..limits import MAX_PHASES as MAX_RECORDS
-from ..limits import MAX_TIMELINE_POINTS, MAX_UNITS
 from .codec import RecordError, decode, dumps, read_json_file, take
 from .output_file import write_text
 
-SCHEMA = "aicarbon.run/2"
-# Version 1 (aicarbon 0.1 to 0.4) had ``phases`` and ``units_counted`` at the top level and no
-# ``labels``; it is still read (``Run.from_dict``), and written as version 2 from then on.
-READABLE_SCHEMAS = ("aicarbon.run/1", SCHEMA)
+SCHEMA = "aicarbon.run/3"
+# Version 1 had ``phases`` and ``units_counted`` at the top level and no ``labels``; version 2
+# moved them under ``work`` and added ``labels``; version 3 marks failed phases
+# (``work.phases[].failed``: a version-2 reader would show them as finished) and records the
+# extrapolated start (``sampling.extrapolated_start_s``). All three are read (``Run.from_dict``)
+# and written back as version 3.
+READABLE_SCHEMAS = ("aicarbon.run/1", "aicarbon.run/2", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
 
 
@@ -182,6 +185,9 @@ class PhaseRecord:
     energy_j: float  # the machine's, over the phase
     attributed_j: float  # the measured code's
     units: float = 0.0  # counted while the phase was open
+    # None: it finished. Else why not: the exception its body raised ("ValueError"), or
+    # "not ended" (still open when the run stopped: a command killed mid-phase, a thread).
+    failed: str | None = None
 
     @property
     def average_power_w(self) -> float:
@@ -394,7 +400,7 @@ class Run:
             readable = ", ".join(READABLE_SCHEMAS)
             raise RecordError(f"run record schema {schema} is not supported (this version reads {readable})")
         assert isinstance(data, dict)  # the schema check above needs an object
-        v1 = schema != SCHEMA
+        v1 = schema == "aicarbon.run/1"
         work = "" if v1 else "work."  # version 1: at the top level
         labels = {"labels": {"name": None, "tags": [], "note": None}} if v1 else data
         optional = data.get("impact"), data.get("comparison")
@@ -488,6 +494,10 @@ class Run:
         for i, p in enumerate(self.phases):
             if not 0 <= p.depth < MAX_OPEN:
                 raise RecordError(f"work.phases[{i}].depth: {p.depth} is not from 0 to {MAX_OPEN - 1}")
+            if p.failed is not None and not 0 < len(p.failed) <= MAX_FAILURE_CHARS:
+                raise RecordError(
+                    f"work.phases[{i}].failed: must be 1 to {MAX_FAILURE_CHARS} characters, or null"
+                )
             if p.units > MAX_UNITS:
                 raise RecordError(f"work.phases[{i}].units: more than {MAX_UNITS:.0e}")
         if not 0 <= self.units_counted <= MAX_UNITS:

@@ -218,24 +218,38 @@ class PhaseGroup:
     attributed_j: float
     duration_s: float
     units: float
+    failed: int = 0  # how many of them did not finish (marked in the label)
 
 
 def phase_groups(run: Run) -> list[PhaseGroup]:
-    """Phases grouped by name and depth, in order of first appearance."""
+    """Phases grouped by name and depth, in order of first appearance; a group with phases
+    that did not finish says so in its label: ``load [failed: ValueError]``, ``step x500
+    [2 failed: KeyError, not ended]``."""
     groups: dict[tuple[int, str], list[PhaseRecord]] = {}
     for p in sorted(run.phases, key=lambda p: (p.start_s, p.depth)):
         groups.setdefault((p.depth, p.name), []).append(p)
     return [
         PhaseGroup(
             depth,
-            name if len(members) == 1 else f"{name} x{len(members)}",
+            _phase_label(name, members),
             sum(p.energy_j for p in members),
             sum(p.attributed_j for p in members),
             sum(p.duration_s for p in members),
             sum(p.units for p in members),
+            sum(p.failed is not None for p in members),
         )
         for (depth, name), members in groups.items()
     ]
+
+
+def _phase_label(name: str, members: list[PhaseRecord]) -> str:
+    label = name if len(members) == 1 else f"{name} x{len(members)}"
+    why = list(dict.fromkeys(p.failed for p in members if p.failed is not None))
+    if not why:
+        return label
+    count = sum(p.failed is not None for p in members)
+    reasons = ", ".join(why[:3]) + (", ..." if len(why) > 3 else "")
+    return f"{label} [{'' if len(members) == 1 else f'{count} '}failed: {reasons}]"
 
 
 def phase_lines(run: Run, unit: str) -> list[str]:
