@@ -154,3 +154,37 @@ def test_timeline_stays_bounded_over_24_hours_at_10_hz_and_keeps_every_joule() -
 def test_timeline_rejects_odd_sizes() -> None:
     with pytest.raises(ValueError):
         Timeline(0.1, max_points=7)
+
+
+def test_a_fast_start_extrapolates_the_gap_and_attributes_it_with_its_own_cpu_share() -> None:
+    """The command started at t=10 (Start), the sensors' first reading came at 10.05: the run
+    lasts from 10, the gap's energy is the first interval's power times 0.05 s, attributed with
+    the gap's exact CPU share (the tree's 0.01 s of the machine's 0.02 busy seconds), and kept
+    in the timeline like the rest."""
+    from aicarbon.measurement.start import Start
+
+    acc = Accumulator(
+        [CPU, GPU], Timeline(0.1, 256), 0.1, Start(10.0, "2026-12-07T10:00:00.000Z", 100.0, 0.0)
+    )
+    acc.add(Snapshot(10.05, {"cpu:package-0": 1000.0, "gpu:0": 50.0}, tree_cpu_s=0.01, machine_busy_s=100.02))
+    acc.add(
+        Snapshot(
+            10.15,
+            {"cpu:package-0": 1002.0, "gpu:0": 60.0},
+            tree_cpu_s=0.06,
+            machine_busy_s=100.12,
+            gpus_in_use=frozenset({"gpu:0"}),
+        )
+    )
+    acc.finish()
+    assert acc.duration_s == pytest.approx(0.15) and acc.extrapolated_s == pytest.approx(0.05)
+    cpu, gpu = acc.totals["cpu:package-0"], acc.totals["gpu:0"]
+    # 20 W over the first interval: 1 J more for the gap; the tree had half the gap's busy time.
+    assert cpu.energy_j == pytest.approx(2.0 + 1.0)
+    assert cpu.attributed_j == pytest.approx(2.0 * 0.5 + 1.0 * 0.5)
+    # 100 W on the GPU, in use by the tree in the first interval: so in the gap too.
+    assert gpu.energy_j == pytest.approx(10.0 + 5.0) and gpu.attributed_j == pytest.approx(15.0)
+    assert acc.tree_cpu_s == pytest.approx(0.06) and acc.machine_busy_s == pytest.approx(0.12)
+    (bucket,) = acc.timeline.buckets
+    assert bucket.start_s == 0.0 and bucket.duration_s == pytest.approx(0.15)
+    assert bucket.energy_j["cpu:package-0"] == pytest.approx(3.0)

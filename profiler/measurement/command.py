@@ -2,9 +2,12 @@
 signals forwarded, its phases and units received through the channel, into a ``Run``.
 
 Two starts. By default the session opens its sensors and takes its first reading, then the
-command starts. With ``fast_start`` (``aicarbon run``), the command starts first, as soon as
-its tree and its channel exist, and the session opens its sensors while it starts: the
-command waits for none of it. The run then begins at the command's start (``accounting.Start``:
+command starts. With ``fast_start`` (``aicarbon run``) and a tree followed through a cgroup,
+the command starts first, as soon as its tree and its channel exist, and the session opens its
+sensors while it starts: the command waits for none of it. (Through the /proc walk, the CPU
+time of exited processes reaches aicarbon late, when they are reaped; its attribution relies on
+the samples taken from the command's very start, so such runs start the usual way.)
+The run then begins at the command's start (``start.Start``:
 its time and CPU figures read exactly, cheaply); the energy of the gap until the first reading
 (some 10 to 20 ms) is extrapolated from the first interval's power, and the record says how
 long it was (``sampling.extrapolated_start_s``). Phases the command reports before the sensors
@@ -73,7 +76,9 @@ def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOption
     else:
         tree = ProcessTree(reason="not aicarbon's own process")
     try:
-        if options.fast_start:
+        # Only with a cgroup: the /proc walk sees the time of exited processes late, and its
+        # attribution needs the run's samples from the command's very start.
+        if options.fast_start and tree.method.startswith("cgroup"):
             return _measure_fast(argv, options, tree)
         from .session import Session
 

@@ -101,6 +101,7 @@ class Sampler:
 
     def _sample(self, final: bool) -> None:
         now = self._clock()
+        first = self.start_t is None
         if self.start_t is None:
             self.start_t = now
         failed = {f.domain_id for f in self.failures}
@@ -128,8 +129,10 @@ class Sampler:
         gpu_check = self._gpu_owners is not None and (
             final or now - self._last_gpu_check >= self._gpu_check_s
         )
-        # A GPU check needs the tree's processes as they are now, not as of the last walk.
-        tree_cpu = self._tree_cpu_s(fresh=final or gpu_check)
+        # A GPU check needs the tree's processes as they are now, not as of the last walk; the
+        # first and last samples need the tree's CPU time as it is then (the first one closes
+        # the gap of a fast start, which began when the command did).
+        tree_cpu = self._tree_cpu_s(fresh=first or final or gpu_check)
         if gpu_check:
             self._check_gpus(now)
         self.accumulator.add(
