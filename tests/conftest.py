@@ -368,3 +368,32 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         return CliResult(status, out.out, out.err)
 
     return invoke
+
+
+def call_aicarbon(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
+    """``aicarbon ARGS`` in this process, for commands that start no other process (history,
+    show, report, diff, compare, devices...): ``hermetic_env(env)`` and ``cwd`` while it runs,
+    its output captured. What is process-level (a run, signals, streams) keeps run_aicarbon."""
+    import contextlib
+    import io
+
+    from aicarbon.cli.app import run_cli
+
+    if args[:1] == ("run",):
+        raise ValueError("'aicarbon run' starts a command: use run_aicarbon")
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        os.environ.clear()
+        os.environ.update(hermetic_env(env))
+        for key in [k for k in os.environ if k.startswith("GITHUB_") and k not in (env or {})]:
+            del os.environ[key]
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            status = run_cli(list(args))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_env)
+        os.chdir(saved_cwd)
+    return CliResult(status, out.getvalue(), err.getvalue())

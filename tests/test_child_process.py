@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import AICARBON, bare_metal_proc
+from conftest import AICARBON, bare_metal_proc, call_aicarbon
 from conftest import run_aicarbon as aicarbon
 
 
@@ -192,7 +192,7 @@ def test_bad_options_fail_before_the_command_runs(tmp_path: Path) -> None:
 def test_saved_record_re_renders_identically(tmp_path: Path) -> None:
     record = tmp_path / "run.json"
     first = aicarbon("run", "--json", str(record), "--", sys.executable, "-c", "pass")
-    again = aicarbon("report", str(record))
+    again = call_aicarbon("report", str(record))
     assert again.returncode == 0
     report, saved = first.stderr.rsplit("aicarbon: saved as run ", 1)  # the history's line, last
     assert again.stderr == report and saved.count("\n") == 1
@@ -201,13 +201,13 @@ def test_saved_record_re_renders_identically(tmp_path: Path) -> None:
 def test_report_on_a_file_that_is_not_a_record_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
-    out = aicarbon("report", str(bad))
+    out = call_aicarbon("report", str(bad))
     assert out.returncode == 2
     assert out.stderr.strip() == (
         f"aicarbon: {bad} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)"
     )
     assert (
-        aicarbon("report", str(tmp_path / "none.json")).stderr.strip()
+        call_aicarbon("report", str(tmp_path / "none.json")).stderr.strip()
         == f"aicarbon: no such file: {tmp_path / 'none.json'}"
     )
 

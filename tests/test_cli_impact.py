@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import call_aicarbon
 from conftest import run_aicarbon as aicarbon
 
 
@@ -154,7 +155,7 @@ def test_saved_record_with_impact_re_renders_identically(tmp_path: Path) -> None
     )
     assert first.returncode == 0, first.stderr
     # A later setting must not change a saved record's figures.
-    again = aicarbon("report", str(record), cwd=tmp_path, env={"AICARBON_COUNTRY": "CHN"})
+    again = call_aicarbon("report", str(record), cwd=tmp_path, env={"AICARBON_COUNTRY": "CHN"})
     assert again.returncode == 0 and again.stderr == first.stderr
     assert "United States / california" in again.stderr
 
@@ -173,7 +174,7 @@ def test_project_config_sets_the_grid_and_the_environment_overrides_it(tmp_path:
 
 
 def test_references_lists_the_ten_tasks_with_source() -> None:
-    out = aicarbon("references")
+    out = call_aicarbon("references")
     assert out.returncode == 0
     from aicarbon.impact.references import tasks
 
@@ -184,7 +185,7 @@ def test_references_lists_the_ten_tasks_with_source() -> None:
 
 
 def test_regions_lists_a_countrys_regions_and_refuses_unknown_ones() -> None:
-    out = aicarbon("regions", "CAN")
+    out = call_aicarbon("regions", "CAN")
     assert out.returncode == 0 and "quebec" in out.stdout
-    bad = aicarbon("regions", "ZZZ")
+    bad = call_aicarbon("regions", "ZZZ")
     assert bad.returncode == 2 and bad.stderr.startswith("aicarbon: unknown country 'ZZZ'")

@@ -21,6 +21,7 @@ from conftest import (
     FakeGpu,
     PowercapTree,
     bare_metal_proc,
+    call_aicarbon,
     hermetic_env,
     make_fake_pynvml,
     run_aicarbon,
@@ -41,7 +42,7 @@ def strict(text: str) -> dict[str, object]:
 
 
 def test_a_machine_with_nothing_to_measure_exits_0_and_says_so(tmp_path: Path) -> None:
-    out = run_aicarbon("devices", "--json", env=no_sensor_env(tmp_path))
+    out = call_aicarbon("devices", "--json", env=no_sensor_env(tmp_path))
     assert out.returncode == 0, out.stderr
     data = strict(out.stdout)
     assert data["schema"] == "aicarbon.machine.devices/1" and data["measured"] is False
@@ -50,7 +51,7 @@ def test_a_machine_with_nothing_to_measure_exits_0_and_says_so(tmp_path: Path) -
     assert rows["estimate:cpu"]["power_w"] > 0 and "utilisation" in rows["estimate:cpu"]["model"]
     assert not rows["rapl"]["available"] and "no RAPL powercap interface" in rows["rapl"]["reason"]
     assert not rows["nvml"]["available"] and rows["nvml"]["reason"]
-    text = run_aicarbon("devices", env=no_sensor_env(tmp_path))
+    text = call_aicarbon("devices", env=no_sensor_env(tmp_path))
     assert text.returncode == 0 and "Nothing here is measured" in text.stdout
     assert max(len(line) for line in text.stdout.splitlines()) <= 80
 
@@ -166,7 +167,7 @@ def test_devices_survives_a_broken_python_environment_for_nvml(tmp_path: Path) -
     (fake / "pynvml").mkdir(parents=True)
     (fake / "pynvml" / "__init__.py").write_text("raise ImportError('this pynvml is broken')\n")
     env = {**no_sensor_env(tmp_path), "PYTHONPATH": str(fake)}
-    out = run_aicarbon("devices", "--json", env=env)
+    out = run_aicarbon("devices", "--json", env=env)  # PYTHONPATH: a process of its own
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     (nvml,) = [d for d in strict(out.stdout)["devices"] if d["sensor"] == "nvml"]  # type: ignore[union-attr]
     assert not nvml["available"] and nvml["reason"] and nvml["fix"] and "nvidia-ml-py" in nvml["fix"]

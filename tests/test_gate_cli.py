@@ -11,7 +11,7 @@ from pathlib import Path
 
 import junitparser
 import pytest
-from conftest import run_aicarbon
+from conftest import call_aicarbon, run_aicarbon
 from gate_helpers import FINGERPRINT, samples
 
 BASE = [100.0, 101.0, 99.0, 100.5, 99.5]
@@ -31,16 +31,16 @@ def test_compare_exit_statuses_and_the_table(tmp_path: Path) -> None:
         write(tmp_path, "w.json", WORSE),
         write(tmp_path, "s.json", BASE),
     )
-    regression = run_aicarbon("compare", str(base), str(worse), cwd=tmp_path)
+    regression = call_aicarbon("compare", str(base), str(worse), cwd=tmp_path)
     assert regression.returncode == 1, regression.stderr
     header, rule, row = regression.stdout.splitlines()[:3]
     assert header.split(" | ")[0].strip() == "name" and "ratio [95% CI]" in header
     assert row.endswith("REGRESSION") and "1.300 [" in row and "0.00397" in row
-    ok = run_aicarbon("compare", str(base), str(same), cwd=tmp_path)
+    ok = call_aicarbon("compare", str(base), str(same), cwd=tmp_path)
     assert ok.returncode == 0 and "| OK" in ok.stdout
-    never = run_aicarbon("compare", "--fail-on", "never", str(base), str(worse), cwd=tmp_path)
+    never = call_aicarbon("compare", "--fail-on", "never", str(base), str(worse), cwd=tmp_path)
     assert never.returncode == 0 and "REGRESSION" in never.stdout
-    stricter = run_aicarbon("compare", "--threshold", "40%", str(base), str(worse), cwd=tmp_path)
+    stricter = call_aicarbon("compare", "--threshold", "40%", str(base), str(worse), cwd=tmp_path)
     assert stricter.returncode == 0 and "WARN" in stricter.stdout  # +30% is under a 40% threshold
 
 
@@ -52,12 +52,12 @@ def test_compare_refusals_are_one_line_and_exit_2(tmp_path: Path) -> None:
         WORSE,
         fingerprint=dataclasses.replace(FINGERPRINT, sensors=["rapl"], method="measured"),
     )
-    mismatch = run_aicarbon("compare", str(base), str(other), cwd=tmp_path)
+    mismatch = call_aicarbon("compare", str(base), str(other), cwd=tmp_path)
     assert mismatch.returncode == 2 and mismatch.stderr.count("\n") == 1
     assert "not comparable: sensors differ: estimated by estimate vs measured by rapl" in mismatch.stderr
-    allowed = run_aicarbon("compare", "--allow-env-mismatch", str(base), str(other), cwd=tmp_path)
+    allowed = call_aicarbon("compare", "--allow-env-mismatch", str(base), str(other), cwd=tmp_path)
     assert allowed.returncode == 1 and "warning: sensors differ" in allowed.stderr
-    on_ramp = run_aicarbon("compare", "--fail-on", "never", str(base), str(other), cwd=tmp_path)
+    on_ramp = call_aicarbon("compare", "--fail-on", "never", str(base), str(other), cwd=tmp_path)
     assert on_ramp.returncode == 0 and "(exit 0: --fail-on never)" in on_ramp.stderr
     (tmp_path / "cut.json").write_text(base.read_text()[:300])
     for args in (
@@ -66,7 +66,7 @@ def test_compare_refusals_are_one_line_and_exit_2(tmp_path: Path) -> None:
         ["b.json", "missing.json"],
         ["--threshold", "-5%", "b.json", "b.json"],
     ):
-        out = run_aicarbon("compare", *args, cwd=tmp_path)
+        out = call_aicarbon("compare", *args, cwd=tmp_path)
         assert out.returncode == 2 and out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, args
 
 
@@ -92,7 +92,7 @@ def test_github_actions_summary_annotations_and_outputs(tmp_path: Path) -> None:
     summary, outputs = tmp_path / "summary.md", tmp_path / "out.txt"
     summary.write_text("earlier step\n")
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
-    out = run_aicarbon("compare", str(base), str(worse), cwd=tmp_path, env=env)
+    out = call_aicarbon("compare", str(base), str(worse), cwd=tmp_path, env=env)
     assert out.returncode == 1
     (annotation,) = [line for line in out.stdout.splitlines() if line.startswith("::")]
     assert annotation.startswith("::error title=energy regression::a|b <script>x</script>: regression")
@@ -112,7 +112,7 @@ def test_annotations_are_aggregated_beyond_ten(tmp_path: Path) -> None:
             str(write(tmp_path, f"b{i}.json", BASE, name=f"bench{i}")),
             str(write(tmp_path, f"w{i}.json", WORSE, name=f"bench{i}")),
         ]
-    out = run_aicarbon("compare", *pairs, cwd=tmp_path, env={"GITHUB_ACTIONS": "true"})
+    out = call_aicarbon("compare", *pairs, cwd=tmp_path, env={"GITHUB_ACTIONS": "true"})
     annotations = [line for line in out.stdout.splitlines() if line.startswith("::")]
     assert (
         len(annotations) == 10
@@ -146,7 +146,7 @@ def test_exports_for_existing_dashboards(tmp_path: Path) -> None:
 
 def test_markdown_format_puts_the_verdict_first(tmp_path: Path) -> None:
     base, worse = write(tmp_path, "b.json", BASE), write(tmp_path, "w.json", WORSE)
-    out = run_aicarbon("compare", "--format", "markdown", str(base), str(worse), cwd=tmp_path)
+    out = call_aicarbon("compare", "--format", "markdown", str(base), str(worse), cwd=tmp_path)
     assert out.stdout.splitlines()[0] == "### ❌ aicarbon energy check: REGRESSION"
 
 

@@ -25,6 +25,7 @@ from aicarbon.history.store import (
     parse_when,
 )
 from aicarbon.records.run import Run
+from conftest import call_aicarbon
 from conftest import run_aicarbon as aicarbon
 
 V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"
@@ -217,18 +218,18 @@ def test_each_run_is_saved_with_its_tags_and_listed(tmp_path: Path) -> None:
     assert out.returncode == 3
     assert "aicarbon: saved as run 1 ('aicarbon show 1'" in out.stderr
     assert aicarbon("run", "-q", "--no-save", "--", "true", env=env).returncode == 0
-    listed = aicarbon("history", "--json", env=env)
+    listed = call_aicarbon("history", "--json", env=env)
     runs = json.loads(listed.stdout)
     assert [(r["id"], r["command"], r["tags"], r["note"], r["exit_status"]) for r in runs] == [
         (1, ["sh", "-c", "exit 3"], ["nightly"], "n1", 3)
     ]
-    table = aicarbon("history", "--tag", "nightly", env=env)
+    table = call_aicarbon("history", "--tag", "nightly", env=env)
     assert table.returncode == 0 and "sh -c exit 3  [nightly]" in table.stdout
     assert max(len(line) for line in table.stdout.splitlines() if not line.startswith("History: ")) <= 80
-    assert "No runs saved" in aicarbon("history", "--tag", "other", env=env).stdout
-    shown = aicarbon("show", "1", env=env)
+    assert "No runs saved" in call_aicarbon("history", "--tag", "other", env=env).stdout
+    shown = call_aicarbon("show", "1", env=env)
     assert shown.returncode == 0 and "exit 3" in shown.stderr and "tags: nightly" in shown.stderr
-    assert aicarbon("show", "last", env=env).stderr == shown.stderr
+    assert call_aicarbon("show", "last", env=env).stderr == shown.stderr
 
 
 @pytest.mark.parametrize(
@@ -264,7 +265,7 @@ def test_a_history_that_cannot_take_the_run_costs_one_line_not_the_run(
     assert json.loads((tmp_path / "r.json").read_text())["exit"]["status"] == 5  # the record
     problem = [line for line in out.stderr.splitlines() if "not saved" in line]
     assert len(problem) == 1 and problem[0].startswith(f"aicarbon: {says}"), out.stderr
-    listing = aicarbon("history", env=env)
+    listing = call_aicarbon("history", env=env)
     if setup == "unwritable":
         assert listing.returncode == 0 and "No runs saved" in listing.stdout
     else:
@@ -289,7 +290,7 @@ def test_an_unknown_run_id_or_a_bad_file_is_one_line_and_status_2(tmp_path: Path
         lines = out.stderr.splitlines()
         assert len(lines) == 1 and says in lines[0], (args, out.stderr)
     empty = {"AICARBON_HOME": str(tmp_path / "none")}
-    out = aicarbon("show", "last", env=empty)
+    out = call_aicarbon("show", "last", env=empty)
     assert out.returncode == 2 and "is empty: no last run" in out.stderr
 
 
@@ -297,9 +298,9 @@ def test_prune_from_the_command_line(tmp_path: Path) -> None:
     env = {"AICARBON_HOME": str(tmp_path)}
     for _ in range(3):
         aicarbon("run", "-q", "--", "true", env=env)
-    out = aicarbon("history", "--prune", "--keep", "1", env=env)
+    out = call_aicarbon("history", "--prune", "--keep", "1", env=env)
     assert out.returncode == 0 and "pruned 2 run(s)" in out.stderr and "1 left" in out.stderr
-    assert [r["id"] for r in json.loads(aicarbon("history", "--json", env=env).stdout)] == [3]
+    assert [r["id"] for r in json.loads(call_aicarbon("history", "--json", env=env).stdout)] == [3]
 
 
 def test_bytes_that_were_not_utf8_are_saved_and_come_back_exactly(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 from aicarbon.history.store import History
 from aicarbon.records.run import Run
 from browser import file_url, find_chromium, visit
-from conftest import run_aicarbon as aicarbon
+from conftest import call_aicarbon, run_aicarbon
 
 V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"
 SCRIPT = "<script>alert(1)</script>"
@@ -48,7 +48,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def report(env: dict[str, str], *args: str) -> str:
-    out = aicarbon("report", *args, env=env)
+    out = call_aicarbon("report", *args, env=env)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
     return out.stdout
 
@@ -64,11 +64,12 @@ def test_json_is_the_record_strict_and_whole(saved: dict[str, str]) -> None:
 
 
 def test_terminal_escapes_every_control_sequence(saved: dict[str, str]) -> None:
-    out = aicarbon("report", "1", env=saved)
+    out = call_aicarbon("report", "1", env=saved)
     assert out.returncode == 0
     assert not CONTROL.search(out.stderr), repr(CONTROL.search(out.stderr))
     assert f"name: {SCRIPT}" in out.stderr and "Phases" in out.stderr  # shown as text
-    plain = report(saved, "1", "--format", "terminal", "--output", "-")
+    # --output - writes on aicarbon's own descriptor 1: a process of its own
+    plain = run_aicarbon("report", "1", "--format", "terminal", "--output", "-", env=saved).stdout
     assert "Domain" in plain and not CONTROL.search(plain)
 
 
@@ -131,13 +132,13 @@ def test_html_is_one_file_with_no_script_and_nothing_fetched(saved: dict[str, st
 
 def test_report_writes_a_file_with_output(saved: dict[str, str], tmp_path: Path) -> None:
     target = tmp_path / "run.html"
-    out = aicarbon("report", "1", "-f", "html", "-o", str(target), env=saved)
+    out = call_aicarbon("report", "1", "-f", "html", "-o", str(target), env=saved)
     assert out.returncode == 0 and out.stdout == ""
     assert target.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_diff_puts_two_runs_side_by_side(saved: dict[str, str]) -> None:
-    out = aicarbon("diff", "1", "2", env=saved)
+    out = call_aicarbon("diff", "1", "2", env=saved)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("A: run 1: ") and lines[1] == "B: run 2: python other.py"
@@ -152,7 +153,7 @@ def test_diff_ratios_follow_the_figures(tmp_path: Path) -> None:
     double = replace(base, domains=[replace(d, energy_j=d.energy_j * 2) for d in base.domains])
     base.save(tmp_path / "a.json")
     double.save(tmp_path / "b.json")
-    out = aicarbon("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
+    out = call_aicarbon("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))
     energy = next(line for line in out.stdout.splitlines() if line.startswith("Energy (machine)"))
     assert energy.split()[-1] == "x2.000", out.stdout
 

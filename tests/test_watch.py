@@ -74,7 +74,8 @@ def test_each_frame_is_the_energy_since_the_last_over_the_time_elapsed(tmp_path:
 BUSY = "import time\nt = time.time()\nwhile time.time() - t < 3: pass\n"
 
 
-def test_the_process_drawing_the_most_cpu_comes_first() -> None:
+@pytest.mark.machine_load  # reads the real machine's load: other processes may draw more
+def test_a_process_drawing_cpu_is_listed_with_its_share_in_order() -> None:
     users = CpuUsers()
     users.sample()
     child = subprocess.Popen([sys.executable, "-c", BUSY])
@@ -84,8 +85,10 @@ def test_the_process_drawing_the_most_cpu_comes_first() -> None:
     finally:
         child.kill()
         child.wait()
-    assert top and top[0][0] == child.pid, top[:3]
-    assert top[0][2] > 0.2  # CPU seconds in about 0.6 s of spinning
+    # Listed (not necessarily first: another process on the machine may be busier), with the
+    # CPU seconds of about 0.6 s of spinning, and the list in decreasing order.
+    mine = [entry for entry in top if entry[0] == child.pid]
+    assert mine and mine[0][2] > 0.2, top[:5]
     assert all(a[2] >= b[2] for a, b in zip(top, top[1:], strict=False))
 
 
