@@ -20,6 +20,7 @@ from aicarbon.cli.common import command, fail
 from aicarbon.cli.deliver import rescue
 from aicarbon.cli.streams import say
 from aicarbon.errors import AicarbonError
+from aicarbon.gate.settings import GATE, KEEP_RANGE, gate_help
 
 if TYPE_CHECKING:
     from aicarbon.gate.bench import Arm, BenchOptions
@@ -34,22 +35,16 @@ baseline_app = typer.Typer(help="Write or update a stored baseline.", no_args_is
 
 # -- options shared by the comparing commands ----------------------------------------------------
 
-Threshold = Annotated[
-    str | None, typer.Option("--threshold", help="Smallest increase that fails: 0.10 or 10% (default 10%).")
-]
-WarnThreshold = Annotated[
-    str | None, typer.Option("--warn-threshold", help="A significant increase above this warns (default 5%).")
-]
-Alpha = Annotated[float | None, typer.Option("--alpha", help="Significance level (default 0.05).")]
+Threshold = Annotated[str | None, typer.Option("--threshold", help=gate_help("threshold"))]
+WarnThreshold = Annotated[str | None, typer.Option("--warn-threshold", help=gate_help("warn_threshold"))]
+Alpha = Annotated[float | None, typer.Option("--alpha", help=gate_help("alpha"))]
 FailOn = Annotated[
     str | None,
-    typer.Option("--fail-on", help="regression (default), inconclusive, or never (report only, exit 0)."),
+    typer.Option("--fail-on", help=gate_help("fail_on")),
 ]
-MaxEnergy = Annotated[
-    str | None, typer.Option("--max-energy", help="Budget for the median energy per run, e.g. 10Wh.")
-]
+MaxEnergy = Annotated[str | None, typer.Option("--max-energy", help=gate_help("max_energy"))]
 MaxEnergyPerUnit = Annotated[
-    str | None, typer.Option("--max-energy-per-unit", help="Budget per unit (needs --units), e.g. 5mJ.")
+    str | None, typer.Option("--max-energy-per-unit", help=gate_help("max_energy_per_unit"))
 ]
 AllowMismatch = Annotated[
     bool,
@@ -67,11 +62,11 @@ ExportGithub = Annotated[
     Path | None,
     typer.Option("--export-github-benchmark", help="Also write github-action-benchmark JSON here."),
 ]
-Runs = Annotated[int | None, typer.Option("-n", "--runs", help="Measured runs (per arm; default 5).")]
-Warmup = Annotated[int | None, typer.Option("--warmup", help="Discarded warm-up runs (default 1).")]
-Units = Annotated[float | None, typer.Option("--units", help="Units (inferences...) each run does.")]
-UnitName = Annotated[str | None, typer.Option("--unit-name", help="What a unit is called.")]
-Name = Annotated[str | None, typer.Option("--name", help="The benchmark's name.")]
+Runs = Annotated[int | None, typer.Option("-n", "--runs", help=gate_help("runs"))]
+Warmup = Annotated[int | None, typer.Option("--warmup", help=gate_help("warmup"))]
+Units = Annotated[float | None, typer.Option("--units", help=gate_help("units"))]
+UnitName = Annotated[str | None, typer.Option("--unit-name", help=gate_help("unit_name"))]
+Name = Annotated[str | None, typer.Option("--name", help=gate_help("name"))]
 Command = Annotated[list[str] | None, typer.Argument(help="The command to benchmark (after --).")]
 
 
@@ -100,13 +95,22 @@ def _settings(
 
     try:
         # "is None", never "or": an empty --threshold '' is a mistake to report, not the default.
-        chosen_fail_on = _given(project.get("fail-on", fail_on), "regression")
+        chosen_fail_on = _given(project.get("fail-on", fail_on), GATE["fail_on"].default)
         if chosen_fail_on not in FAIL_ON:
             raise SettingsError(f"--fail-on must be one of {', '.join(FAIL_ON)}; got {chosen_fail_on!r}")
-        t = parse_fraction(_given(project.get("threshold", threshold), 0.10), "--threshold")
-        w = parse_fraction(_given(project.get("warn-threshold", warn_threshold), 0.05), "--warn-threshold")
+        t = parse_fraction(
+            _given(project.get("threshold", threshold), GATE["threshold"].default), "--threshold"
+        )
+        w = parse_fraction(
+            _given(project.get("warn-threshold", warn_threshold), GATE["warn_threshold"].default),
+            "--warn-threshold",
+        )
         a = project.get("alpha", alpha)
-        a = check_number("--alpha", float(a), 1e-6, 0.5) if a is not None else 0.05
+        a = (
+            check_number("--alpha", float(a), GATE["alpha"].low, GATE["alpha"].high)
+            if a is not None
+            else GATE["alpha"].default
+        )
         budget = project.get("max-energy", max_energy)
         per_unit = project.get("max-energy-per-unit", max_energy_per_unit)
         return GateSettings(
@@ -141,10 +145,8 @@ def _bench_options(
     from aicarbon.gate.settings import RUNS_RANGE, WARMUP_RANGE
     from aicarbon.limits import MAX_UNITS
 
-    n = project.get("runs", runs)
-    n = 5 if n is None else n
-    k = project.get("warmup", warmup)
-    k = 1 if k is None else k
+    n = _given(project.get("runs", runs), GATE["runs"].default)
+    k = _given(project.get("warmup", warmup), GATE["warmup"].default)
     if not RUNS_RANGE[0] <= n <= RUNS_RANGE[1]:
         raise fail(f"--runs must be from {RUNS_RANGE[0]} to {RUNS_RANGE[1]}; got {n}")
     if not WARMUP_RANGE[0] <= k <= WARMUP_RANGE[1]:
@@ -156,7 +158,7 @@ def _bench_options(
         runs=n,
         warmup=k,
         units=float(u) if u is not None else None,
-        unit_name=project.get("unit-name", unit_name) or "units",
+        unit_name=project.get("unit-name", unit_name) or GATE["unit_name"].default,
     )
 
 
@@ -561,9 +563,7 @@ def baseline_update(
     from_samples: Annotated[
         Path | None, typer.Option("--from", help="Store these samples instead of measuring.")
     ] = None,
-    keep: Annotated[
-        int | None, typer.Option("--keep", help="Sessions kept per benchmark (default 1).")
-    ] = None,
+    keep: Annotated[int | None, typer.Option("--keep", help=gate_help("keep"))] = None,
     runs: Runs = None,
     warmup: Warmup = None,
     units: Units = None,
@@ -577,10 +577,9 @@ def baseline_update(
 
     project = _project()
     path = _baseline_path(project, baseline)
-    k = project.get("keep", keep)
-    k = 1 if k is None else k
-    if not 1 <= k <= 100:
-        raise fail(f"--keep must be from 1 to 100; got {k}")
+    k = _given(project.get("keep", keep), GATE["keep"].default)
+    if not KEEP_RANGE[0] <= k <= KEEP_RANGE[1]:
+        raise fail(f"--keep must be from {KEEP_RANGE[0]} to {KEEP_RANGE[1]}; got {k}")
     try:
         check_writable(path)
         stored = Baseline.load(path) or Baseline()

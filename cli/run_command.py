@@ -165,6 +165,10 @@ def _no_such_option(name: str, known: list[str]) -> str:
     return message + "; a command that starts with '-' goes after --"
 
 
+def _number(value: float) -> str:
+    return f"{value:.0e}".replace("e+", "e") if value >= 1e6 else f"{value:g}"
+
+
 def help_text(width: int = 80) -> str:
     """``aicarbon run --help``, wrapped to ``width`` columns."""
     import textwrap
@@ -203,7 +207,7 @@ def options_table() -> str:
             names = f"`{d.short} {d.metavar}`, `{d.flag} {d.metavar}`"
         meaning = d.help
         if d.numeric and d.high:
-            meaning += f" ({d.low:g} to {d.high:g})"
+            meaning += f" ({_number(d.low)} to {_number(d.high)})"
         env = f"; `{d.env}`" if d.env else ""
         rows.append(f"| {names} | {d.shown_default} | {meaning}{env} |")
     return "\n".join(rows) + "\n"

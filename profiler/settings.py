@@ -81,7 +81,7 @@ class Declared:
     def shown_default(self) -> str:
         """The default as the documented table shows it."""
         value = self.default if self.resolved_default is None else self.resolved_default
-        if value is None or value == () or value is False:
+        if value is None or value == () or isinstance(value, bool):  # a flag: given or not
             return ""
         return f"`{value:g}`" if isinstance(value, float) else f"`{value}`"
 
@@ -130,7 +130,7 @@ RUN_SETTINGS: tuple[Declared, ...] = (
         "--country",
         str,
         None,
-        "the grid's country, ISO 3166 alpha-3 (FRA, USA...)",
+        "the grid's country, ISO 3166 alpha-3 (FRA, USA...); default: the world average",
         metavar="ISO3",
         env="AICARBON_COUNTRY",
         config="country",
@@ -164,7 +164,7 @@ RUN_SETTINGS: tuple[Declared, ...] = (
         "--pue",
         float,
         None,
-        "power usage effectiveness (1.0: a machine at home)",
+        "power usage effectiveness, 1.0 for a machine at home",
         metavar="X",
         env="AICARBON_PUE",
         config="pue",
@@ -194,7 +194,7 @@ RUN_SETTINGS: tuple[Declared, ...] = (
         "--water-intensity",
         float,
         None,
-        "water used to generate the electricity, L/kWh (default: the grid's, or 3.14)",
+        "water used to generate the electricity, L/kWh; default: 3.14",
         metavar="L",
         env="AICARBON_WATER_INTENSITY",
         config="water-intensity",

@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..limits import MAX_UNITS
+from ..settings import DECLARED
 
 if TYPE_CHECKING:
     from ..measurement.session import Session
@@ -76,8 +77,10 @@ class Tracker:
         self,
         name: str | None = None,
         *,
+        # Each keyword is a declared setting (settings.RUN_SETTINGS), with its default there;
+        # tests/test_settings_agree.py holds this signature to the declarations.
         units: float | None = None,
-        unit_name: str = "units",
+        unit_name: str = DECLARED["unit_name"].default,
         task: str | None = None,
         country: str | None = None,
         region: str | None = None,
@@ -85,9 +88,9 @@ class Tracker:
         pue: float | None = None,
         wue: float | None = None,
         water_intensity: float | None = None,
-        interval_s: float = 0.1,
+        interval_s: float = DECLARED["interval_s"].default,
         sensors: Iterable[str] | None = None,
-        sync_gpu: bool = True,
+        sync_gpu: bool = DECLARED["sync_gpu"].default,
         tags: Iterable[str] = (),
         note: str | None = None,
     ) -> None:

@@ -34,6 +34,7 @@ from typing import Any
 from ..errors import AicarbonError
 from ..records.check import FAILING, GateComparison, Verdict
 from ..records.samples import Samples
+from .settings import GATE
 from .stats import holm, mann_whitney, shift_interval
 
 HISTORY_MIN = 5
@@ -67,11 +68,11 @@ def require_successful(samples: Samples, where: str | None = None) -> None:
 
 @dataclass(frozen=True)
 class GateSettings:
-    threshold: float = 0.10
-    warn_threshold: float = 0.05
-    alpha: float = 0.05
+    threshold: float = GATE["threshold"].default
+    warn_threshold: float = GATE["warn_threshold"].default
+    alpha: float = GATE["alpha"].default
     confidence: float = 0.95
-    fail_on: str = "regression"  # regression, inconclusive or never
+    fail_on: str = GATE["fail_on"].default  # regression, inconclusive or never
     max_energy_j: float | None = None  # per run, on the new median
     max_energy_per_unit_j: float | None = None
     allow_env_mismatch: bool = False

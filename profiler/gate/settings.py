@@ -22,32 +22,60 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..settings import SettingsError, find_pyproject, project_table
+from ..settings import Declared, SettingsError, find_pyproject, project_table
 
 _ENERGY = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*(µJ|uJ|mJ|J|kJ|MJ|mWh|Wh|kWh|MWh)?\s*$")
 _JOULES = {"µJ": 1e-6, "uJ": 1e-6, "mJ": 1e-3, "J": 1.0, "kJ": 1e3, "MJ": 1e6}
 _JOULES |= {"mWh": 3.6, "Wh": 3600.0, "kWh": 3.6e6, "MWh": 3.6e9}
 MAX_ENERGY_J = 3.6e15  # a petawatt-hour: beyond any run
 
-KEYS = {
-    "name": str,
-    "command": list,
-    "baseline": str,
-    "runs": int,
-    "warmup": int,
-    "threshold": float,
-    "warn-threshold": float,
-    "alpha": float,
-    "fail-on": str,
-    "units": float,
-    "unit-name": str,
-    "max-energy": str,
-    "max-energy-per-unit": str,
-    "keep": int,
-}
 FAIL_ON = ("regression", "inconclusive", "never")
 RUNS_RANGE = (2, 1000)
 WARMUP_RANGE = (0, 100)
+KEEP_RANGE = (1, 100)
+
+# The CI gate's settings, each declared once: its flag on bench/compare/ab/check/baseline, its
+# key in [tool.aicarbon.check], its type, default and help. GateSettings, the options' help and
+# defaults, and the config keys follow from these (tests/test_settings_agree.py).
+GATE_SETTINGS: tuple[Declared, ...] = (
+    Declared("name", "--name", str, None, "The benchmark's name."),
+    Declared("command", None, list, None, "The command to benchmark."),
+    Declared("baseline", "--baseline", str, None, "The stored baseline (JSON)."),
+    Declared("runs", "--runs", int, 5, "Measured runs (per arm).", low=RUNS_RANGE[0], high=RUNS_RANGE[1]),
+    Declared(
+        "warmup", "--warmup", int, 1, "Discarded warm-up runs.", low=WARMUP_RANGE[0], high=WARMUP_RANGE[1]
+    ),
+    Declared("threshold", "--threshold", float, 0.10, "Smallest increase that fails: 0.10 or 10%."),
+    Declared("warn_threshold", "--warn-threshold", float, 0.05, "A significant increase above this warns."),
+    Declared("alpha", "--alpha", float, 0.05, "Significance level.", low=1e-6, high=0.5),
+    Declared(
+        "fail_on", "--fail-on", str, "regression", "regression, inconclusive, or never (report only, exit 0)."
+    ),
+    Declared("units", "--units", float, None, "Units (inferences...) each run does."),
+    Declared("unit_name", "--unit-name", str, "units", "What a unit is called."),
+    Declared("max_energy", "--max-energy", str, None, "Budget for the median energy per run, e.g. 10Wh."),
+    Declared(
+        "max_energy_per_unit",
+        "--max-energy-per-unit",
+        str,
+        None,
+        "Budget per unit (needs --units), e.g. 5mJ.",
+    ),
+    Declared("keep", "--keep", int, 1, "Sessions kept per benchmark.", low=KEEP_RANGE[0], high=KEEP_RANGE[1]),
+)
+GATE = {d.name: d for d in GATE_SETTINGS}
+# [tool.aicarbon.check]'s keys and the types they take (energies: text with a unit, or joules).
+KEYS = {d.key: d.kind for d in GATE_SETTINGS}
+
+
+def gate_help(name: str) -> str:
+    """An option's help, with its default: what the command line shows."""
+    d = GATE[name]
+    return (
+        d.help[:-1] + f" (default {d.default:g})."
+        if isinstance(d.default, float)
+        else (d.help[:-1] + f" (default {d.default})." if d.default is not None else d.help)
+    )
 
 
 def parse_energy(text: str | float, name: str) -> float:
