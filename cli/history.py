@@ -13,7 +13,6 @@ from aicarbon.cli.streams import say
 if TYPE_CHECKING:
     from aicarbon.records.run import Run
 
-FORMATS = ("terminal", "markdown", "html", "json", "csv")
 RUN_REF = "A run id from 'aicarbon history' (or 'last'), or a run record file."
 SINCE = "Only runs started since: 2026-11-25, 2026-11-25T14:00, or a time ago: 12h, 7d."
 
@@ -118,6 +117,7 @@ def report(
 ) -> None:
     """Re-render a saved run: from its record file or from the history."""
     from aicarbon.records.output_file import check_writable, write_text
+    from aicarbon.report.formats import FORMATS
 
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}; got {fmt!r}")
@@ -140,27 +140,9 @@ def report(
 
 
 def _rendered(run: Run, fmt: str) -> str:
-    if fmt == "json":
-        return run.to_json()
-    if fmt == "markdown":
-        from aicarbon.report import markdown
+    from aicarbon.report.formats import renderer
 
-        return markdown.render(run)
-    if fmt == "html":
-        from aicarbon.report import html
-
-        return html.render(run)
-    if fmt == "csv":
-        from aicarbon.report import csv_table
-
-        return csv_table.render(run)
-    import io
-
-    from aicarbon.report.terminal import make_console, render
-
-    buffer = io.StringIO()
-    render(run, make_console(buffer, force_plain=True))
-    return buffer.getvalue()
+    return renderer(fmt)(run)
 
 
 @command()

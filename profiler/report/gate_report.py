@@ -15,20 +15,13 @@ from dataclasses import asdict
 from ..records.check import GateComparison, Verdict, overall
 from ..records.codec import dumps
 from .escape import visible
+from .units import fmt_energy
 
 
 def fmt_j(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 3600 * 1000:
-        return f"{value / 3.6e6:.4g} kWh"
-    if value >= 3600:
-        return f"{value / 3600:.4g} Wh"
-    if value >= 1:
-        return f"{value:.4g} J"
-    if value >= 1e-3:
-        return f"{value * 1e3:.4g} mJ"
-    return f"{value * 1e6:.4g} µJ"
+    """An energy as every report prints it (report.units: the same unit under run, check,
+    diff, history, HTML and Markdown); "-" for none."""
+    return "-" if value is None else fmt_energy(value)
 
 
 def fmt_ratio(c: GateComparison) -> str:
@@ -64,9 +57,14 @@ def rows(comparisons: list[GateComparison]) -> list[tuple[str, ...]]:
 
 def table(comparisons: list[GateComparison]) -> str:
     """``name | base | new | ratio [95% CI] | p | n | verdict``, padded, plain ASCII."""
+    from rich.cells import cell_len  # columns in terminal cells: a CJK name is two per character
+
     body = rows(comparisons)
-    widths = [max(len(r[i]) for r in [HEADER, *body]) for i in range(len(HEADER))]
-    lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in [HEADER, *body]]
+    widths = [max(cell_len(r[i]) for r in [HEADER, *body]) for i in range(len(HEADER))]
+    lines = [
+        " | ".join(cell + " " * (widths[i] - cell_len(cell)) for i, cell in enumerate(r)).rstrip()
+        for r in [HEADER, *body]
+    ]
     lines.insert(1, "-+-".join("-" * w for w in widths))
     notes = [f"{visible(c.name)}: {visible(reason)}" for c in comparisons for reason in c.reasons]
     extra = [f"{c.name}: {c.metric}; {_beside(c)}" for c in comparisons if _beside(c)]

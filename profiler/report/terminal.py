@@ -303,3 +303,13 @@ def shorten(text: str, width: int) -> str:
     if cell_len(text) <= width:
         return text
     return set_cell_size(text, max(width - 1, 0)).rstrip() + "…"
+
+
+def plain_text(run: Run) -> str:
+    """The terminal report as plain text (no colour, no terminal): ``report --format terminal``
+    written to a file or a pipe."""
+    import io
+
+    buffer = io.StringIO()
+    render(run, make_console(buffer, force_plain=True))
+    return buffer.getvalue()
