@@ -69,16 +69,20 @@ def cpu_coefficients(cpu: CpuInfo | str) -> CpuCoefficients:
         row = table[architecture]
         return CpuCoefficients(row.architecture, row.min_w, row.max_w, match, row.gb_per_vcpu, how)
     rows = list(table.values())
-    import statistics  # only for a CPU no row matches: its import costs start-up time
-
     return CpuCoefficients(
         "unknown (median of all CCF rows)",
-        statistics.median(r.min_w for r in rows),
-        statistics.median(r.max_w for r in rows),
+        _median([r.min_w for r in rows]),
+        _median([r.max_w for r in rows]),
         "median",
-        statistics.median(r.gb_per_vcpu for r in rows),
+        _median([r.gb_per_vcpu for r in rows]),
         "nothing",
     )
+
+
+def _median(values: list[float]) -> float:
+    """statistics.median, without its import (a run's start-up pays for every module)."""
+    ordered = sorted(values)
+    return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
 
 def _architecture(cpu: CpuInfo) -> tuple[str, str, str] | None:
