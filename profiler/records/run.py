@@ -8,14 +8,15 @@ store and the CI gate read this record, never the sampler.
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 from ..limits import MAX_FAILURE_CHARS, MAX_TIMELINE_POINTS, MAX_UNITS
 from ..limits import MAX_OPEN_PHASES as MAX_OPEN
 from ..limits import MAX_PHASES as MAX_RECORDS
-from .codec import RecordError, decode, dumps, read_json_file, take
+from .codec import RecordError, dumps, read_json_file, take
 from .output_file import write_text
 
 SCHEMA = "aicarbon.run/3"
@@ -340,59 +341,17 @@ class Run:
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": SCHEMA,
-            "tool": {"name": "aicarbon", "version": self.tool_version},
-            "command": list(self.command),
-            "start_utc": self.start_utc,
-            "end_utc": self.end_utc,
-            "duration_s": self.duration_s,
-            "exit": {
-                "status": self.exit_status,
-                "signal": self.exit_signal,
-                "received_signal": self.received_signal,
-            },
-            "host": asdict(self.host),
-            "sampling": {
-                "interval_s": self.interval_s,
-                "samples": self.samples,
-                "sampler_cpu_s": self.sampler_cpu_s,
-                "nvml_call_s": self.nvml_call_s,
-                "nvml_read_period_s": self.nvml_read_period_s,
-                "extrapolated_start_s": self.extrapolated_start_s,
-            },
-            "energy": {
-                "machine_j": self.machine_energy_j,
-                "attributed_j": self.attributed_energy_j,
-                "method": self.method,
-                "partial": self.partial,
-                "average_power_w": self.average_power_w,
-                "peak_power_w": self.peak_power_w,
-                "domains": [asdict(d) for d in self.domains],
-            },
-            "attribution": {
-                "tree_cpu_s": self.tree_cpu_s,
-                "machine_busy_cpu_s": self.machine_busy_cpu_s,
-                "cpu_share": self.cpu_share,
-                "gpus_shared_with_other_processes": list(self.shared_gpus),
-                "method": self.tree_method,
-                "descendants_left_running": self.descendants_left_running,
-            },
-            "unavailable": [asdict(u) for u in self.unavailable],
-            "notes": list(self.notes),
-            "labels": {"name": self.name, "tags": list(self.tags), "note": self.note},
-            "work": {
-                "units_counted": self.units_counted,
-                "phases": [asdict(p) for p in self.phases],
-            },
-            "timeline": asdict(self.timeline),
-            "impact": asdict(self.impact) if self.impact else None,
-            "comparison": asdict(self.comparison) if self.comparison else None,
-        }
+        """The record's JSON object, laid out by ``LAYOUT``."""
+        data: dict[str, Any] = {"schema": SCHEMA}
+        for at in LAYOUT:
+            value = at.constant if at.field is None else getattr(self, at.field)
+            _put(data, at.path, _plain(value))
+        return data
 
     @classmethod
     def from_dict(cls, data: object, where: str = "the record") -> Run:
-        """A run from parsed JSON, every field checked (``RecordError`` names the first bad one)."""
+        """A run from parsed JSON, every field checked (``RecordError`` names the first bad one);
+        versions 1 and 2 read through ``LAYOUT`` too (``since`` and ``v1_path``)."""
         schema = data.get("schema") if isinstance(data, dict) else None
         if not isinstance(schema, str) or not schema.startswith("aicarbon.run/"):
             raise RecordError(f"{where} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)")
@@ -400,50 +359,24 @@ class Run:
             readable = ", ".join(READABLE_SCHEMAS)
             raise RecordError(f"run record schema {schema} is not supported (this version reads {readable})")
         assert isinstance(data, dict)  # the schema check above needs an object
-        v1 = schema == "aicarbon.run/1"
-        work = "" if v1 else "work."  # version 1: at the top level
-        labels = {"labels": {"name": None, "tags": [], "note": None}} if v1 else data
-        optional = data.get("impact"), data.get("comparison")
+        version = int(schema.rsplit("/", 1)[1])
+        hints = _run_hints()
         try:
             # Before decoding them: a list far beyond what a writer produces costs its size.
-            _refuse_long(data, f"{work}phases", MAX_RECORDS)
+            _refuse_long(data, "phases" if version == 1 else "work.phases", MAX_RECORDS)
             _refuse_long(data, "timeline.t_s", MAX_TIMELINE_POINTS)
-            run = cls(
-                command=take(data, "command", list[str]),
-                start_utc=take(data, "start_utc", str),
-                end_utc=take(data, "end_utc", str),
-                duration_s=take(data, "duration_s", float),
-                exit_status=take(data, "exit.status", int),
-                exit_signal=take(data, "exit.signal", int | None),
-                received_signal=take(data, "exit.received_signal", int | None),
-                host=take(data, "host", HostRecord),
-                interval_s=take(data, "sampling.interval_s", float),
-                samples=take(data, "sampling.samples", int),
-                domains=take(data, "energy.domains", list[DomainRecord]),
-                unavailable=take(data, "unavailable", list[UnavailableRecord]),
-                tree_cpu_s=take(data, "attribution.tree_cpu_s", float),
-                machine_busy_cpu_s=take(data, "attribution.machine_busy_cpu_s", float),
-                peak_power_w=take(data, "energy.peak_power_w", float),
-                timeline=take(data, "timeline", TimelineRecord),
-                shared_gpus=take(data, "attribution.gpus_shared_with_other_processes", list[str]),
-                notes=take(data, "notes", list[str]),
-                tool_version=take(data, "tool.version", str),
-                sampler_cpu_s=take(data, "sampling.sampler_cpu_s", float),
-                nvml_call_s=take(data, "sampling.nvml_call_s", float | None, None),
-                nvml_read_period_s=take(data, "sampling.nvml_read_period_s", float | None, None),
-                extrapolated_start_s=take(data, "sampling.extrapolated_start_s", float, 0.0),
-                tree_method=take(data, "attribution.method", str, "proc walk"),
-                descendants_left_running=take(data, "attribution.descendants_left_running", int, 0),
-                phases=take(data, f"{work}phases", list[PhaseRecord], []),
-                units_counted=take(data, f"{work}units_counted", float, 0.0),
-                name=take(labels, "labels.name", str | None),
-                tags=take(labels, "labels.tags", list[str]),
-                note=take(labels, "labels.note", str | None),
-                impact=decode(ImpactRecord, optional[0], "impact") if optional[0] is not None else None,
-                comparison=(
-                    decode(ComparisonRecord, optional[1], "comparison") if optional[1] is not None else None
-                ),
-            )
+            kwargs: dict[str, Any] = {}
+            for at in LAYOUT:
+                if at.field is None or at.derived:
+                    continue  # a constant, or a figure recomputed from the fields
+                if version < at.since:
+                    kwargs[at.field] = _fresh(at.default)  # not in that version: its default
+                    continue
+                path = at.v1_path if version == 1 and at.v1_path else at.path
+                kwargs[at.field] = take(
+                    data, path, hints[at.field], *([] if at.default is _NEEDED else [at.default])
+                )
+            run = cls(**kwargs)
             run.check()
         except RecordError as exc:
             raise RecordError(f"{where} is not a valid run record: {exc}") from None
@@ -518,6 +451,92 @@ class Run:
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
+
+
+_NEEDED = object()  # a field every record of its versions has
+
+
+@dataclass(frozen=True)
+class At:
+    """Where one figure of ``Run`` sits in the JSON record."""
+
+    path: str  # dotted: "exit.status"
+    field: str | None  # the Run attribute (None: ``constant``)
+    derived: bool = False  # written, never read: recomputed from the fields (energy.machine_j)
+    default: Any = _NEEDED  # for a record without it (a field added within a version)
+    since: int = 1  # the schema version that added it (older ones get ``default``)
+    v1_path: str | None = None  # where version 1 kept it
+    constant: Any = None
+
+
+# The record's JSON, in its order: to_dict and from_dict both follow this one table.
+LAYOUT: tuple[At, ...] = (
+    At("tool.name", None, constant="aicarbon"),
+    At("tool.version", "tool_version"),
+    At("command", "command"),
+    At("start_utc", "start_utc"),
+    At("end_utc", "end_utc"),
+    At("duration_s", "duration_s"),
+    At("exit.status", "exit_status"),
+    At("exit.signal", "exit_signal"),
+    At("exit.received_signal", "received_signal"),
+    At("host", "host"),
+    At("sampling.interval_s", "interval_s"),
+    At("sampling.samples", "samples"),
+    At("sampling.sampler_cpu_s", "sampler_cpu_s"),
+    At("sampling.nvml_call_s", "nvml_call_s", default=None),
+    At("sampling.nvml_read_period_s", "nvml_read_period_s", default=None),
+    At("sampling.extrapolated_start_s", "extrapolated_start_s", default=0.0, since=3),
+    At("energy.machine_j", "machine_energy_j", derived=True),
+    At("energy.attributed_j", "attributed_energy_j", derived=True),
+    At("energy.method", "method", derived=True),
+    At("energy.partial", "partial", derived=True),
+    At("energy.average_power_w", "average_power_w", derived=True),
+    At("energy.peak_power_w", "peak_power_w"),
+    At("energy.domains", "domains"),
+    At("attribution.tree_cpu_s", "tree_cpu_s"),
+    At("attribution.machine_busy_cpu_s", "machine_busy_cpu_s"),
+    At("attribution.cpu_share", "cpu_share", derived=True),
+    At("attribution.gpus_shared_with_other_processes", "shared_gpus"),
+    At("attribution.method", "tree_method", default="proc walk"),
+    At("attribution.descendants_left_running", "descendants_left_running", default=0),
+    At("unavailable", "unavailable"),
+    At("notes", "notes"),
+    At("labels.name", "name", default=None, since=2),
+    At("labels.tags", "tags", default=[], since=2),
+    At("labels.note", "note", default=None, since=2),
+    At("work.units_counted", "units_counted", default=0.0, since=1, v1_path="units_counted"),
+    At("work.phases", "phases", default=[], since=1, v1_path="phases"),
+    At("timeline", "timeline"),
+    At("impact", "impact", default=None),
+    At("comparison", "comparison", default=None),
+)
+
+
+@cache
+def _run_hints() -> dict[str, Any]:
+    return get_type_hints(Run)
+
+
+def _put(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    node = data
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+
+
+def _plain(value: Any) -> Any:
+    """A field as JSON data: records as objects, lists copied."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _fresh(default: Any) -> Any:
+    return list(default) if isinstance(default, list) else default
 
 
 def _refuse_long(data: dict[str, Any], dotted: str, limit: int) -> None:
