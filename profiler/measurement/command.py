@@ -99,12 +99,7 @@ def _measure(
     with forwarder.installed():
         session.start()
         channel.start()
-        try:
-            child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
-        except BaseException:
-            channel.finish(0.0)
-            raise
-        tree.set_main_pid(child.pid)
+        child = _spawn(argv, options, tree, channel)
         session.sampler.check_gpus_soon()
         forwarder.attach(child)
         return _finish(argv, options, session, tree, channel, forwarder, child)
@@ -124,12 +119,7 @@ def _measure_fast(
     forwarder = SignalForwarder()
     with forwarder.installed():
         started = start_now(tree.cpu_seconds)
-        try:
-            child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
-        except BaseException:
-            channel.finish(0.0)
-            raise
-        tree.set_main_pid(child.pid)
+        child = _spawn(argv, options, tree, channel)
         forwarder.attach(child)
         from .session import Session
 
@@ -147,6 +137,20 @@ def _measure_fast(
             return _finish(argv, options, session, tree, channel, forwarder, child)
         finally:
             session.close()
+
+
+def _spawn(
+    argv: Sequence[str], options: MeasureOptions, tree: TreeAccounting, channel: ChannelReader | NoChannel
+) -> subprocess.Popen[bytes]:
+    """Start the command in its tree, with the channel in its environment; a command that cannot
+    start closes the channel (``CommandError`` goes on)."""
+    try:
+        child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
+    except BaseException:
+        channel.finish(0.0)
+        raise
+    tree.set_main_pid(child.pid)
+    return child
 
 
 def _not_yet() -> tuple[float, tuple[float, float]]:
