@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,13 +62,13 @@ class UsageError(AicarbonError):
         super().__init__(f"{message} {SEE}")
 
 
-@dataclass
 class RunArgs:
     """The parsed command line: the settings given (by ``Declared.name``), the command."""
 
-    given: dict[str, Any] = field(default_factory=dict)
-    command: list[str] = field(default_factory=list)
-    help: bool = False
+    def __init__(self) -> None:
+        self.given: dict[str, Any] = {}
+        self.command: list[str] = []
+        self.help = False
 
     def get(self, name: str) -> Any:
         return self.given.get(name, next(d.default for d in OPTIONS if d.name == name))

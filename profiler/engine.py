@@ -16,10 +16,9 @@ Errors a user can cause are ``AicarbonError`` subclasses carrying their exit sta
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .settings import RunSettings
 
@@ -30,16 +29,14 @@ if TYPE_CHECKING:  # imported where used: a run's start-up pays only for what it
     from .records.run import Run
 
 
-@dataclass(frozen=True)
-class Prepared:
+class Prepared(NamedTuple):
     """Settings resolved against the environment and config files, ready to apply."""
 
     settings: RunSettings
     plan: ImpactPlan
 
 
-@dataclass
-class MeasuredCommand:
+class MeasuredCommand(NamedTuple):
     record: Run
     exit: ChildExit
 

@@ -29,9 +29,8 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import AicarbonError
 from .limits import MAX_UNITS
@@ -41,7 +40,6 @@ class SettingsError(AicarbonError, ValueError):
     """A bad setting, with a sentence saying which and where."""
 
 
-@dataclass(frozen=True)
 class Declared:
     """One setting of a measurement, declared once: the command line's option, ``track()``'s
     keyword, the checks, the environment variable and config key, and the documented table all
@@ -50,23 +48,52 @@ class Declared:
     ``kind``: ``float``, ``str``, ``bool`` (a flag), ``"names"`` (a comma list), ``"repeat"``
     (an option given once per value). ``default`` is the value when nothing is given; for the
     impact settings, ``None`` there means "resolved later" (flag, environment, config files,
-    then ``resolved_default``)."""
+    then ``resolved_default``). A plain class, not a dataclass: this module is on the path of
+    every run's start, and a dataclass costs its import (inspect, ast...) and its creation."""
 
-    name: str  # the keyword and RunSettings field: interval_s
-    flag: str | None  # the option of 'aicarbon run' (None: track() only)
-    kind: Any
-    default: Any
-    help: str
-    metavar: str = ""
-    env: str | None = None  # AICARBON_PUE
-    config: str | None = None  # the key in [tool.aicarbon] and the user config file
-    resolved_default: Any = None  # impact settings: the value when nothing sets them
-    low: float = 0.0
-    high: float = 0.0
-    low_text: str = ""  # the complaint below ``low``
-    high_text: str = ""  # the complaint above ``high``
-    short: str | None = None  # a one-letter alias
-    in_api: bool = True  # a keyword of track()
+    __slots__ = (
+        "config",
+        "default",
+        "env",
+        "flag",
+        "help",
+        "high",
+        "high_text",
+        "in_api",
+        "kind",
+        "low",
+        "low_text",
+        "metavar",
+        "name",
+        "resolved_default",
+        "short",
+    )
+
+    def __init__(
+        self,
+        name: str,  # the keyword and RunSettings field: interval_s
+        flag: str | None,  # the option of 'aicarbon run' (None: track() only)
+        kind: Any,
+        default: Any,
+        help: str,  # noqa: A002 - the option's help, as typer names it
+        metavar: str = "",
+        env: str | None = None,  # AICARBON_PUE
+        config: str | None = None,  # the key in [tool.aicarbon] and the user config file
+        resolved_default: Any = None,  # impact settings: the value when nothing sets them
+        low: float = 0.0,
+        high: float = 0.0,
+        low_text: str = "",  # the complaint below ``low``
+        high_text: str = "",  # the complaint above ``high``
+        short: str | None = None,  # a one-letter alias
+        in_api: bool = True,  # a keyword of track()
+    ) -> None:
+        self.name, self.flag, self.kind, self.default, self.help = name, flag, kind, default, help
+        self.metavar, self.env, self.config, self.resolved_default = metavar, env, config, resolved_default
+        self.low, self.high, self.low_text, self.high_text = low, high, low_text, high_text
+        self.short, self.in_api = short, in_api
+
+    def __repr__(self) -> str:
+        return f"Declared({self.name!r}, {self.flag!r}, default={self.default!r})"
 
     @property
     def numeric(self) -> bool:
@@ -233,38 +260,60 @@ DECLARED = {d.name: d for d in RUN_SETTINGS}
 SPECS = {d.key: d for d in RUN_SETTINGS if d.config}
 
 
-@dataclass(frozen=True)
 class RunSettings:
     """What one measurement is asked to do, checked when built (``SettingsError``, naming the
     flag or the keyword argument at fault, as ``spelling`` says). Its fields are the declared
-    settings (``RUN_SETTINGS``), with their defaults.
+    settings (``RUN_SETTINGS``), with their defaults; it cannot be changed once built.
 
     The impact fields left ``None`` are resolved later from the environment and config files
-    (``resolve``); ``units`` left ``None`` may come from the measured code (add_units)."""
+    (``resolve``); ``units`` left ``None`` may come from the measured code (add_units). (A
+    plain class, not a dataclass: see ``Declared``.)"""
 
-    interval_s: float = DECLARED["interval_s"].default
-    sensors: frozenset[str] | None = None  # None: every sensor that works here
-    country: str | None = None
-    region: str | None = None
-    carbon_intensity: float | None = None
-    pue: float | None = None
-    wue: float | None = None
-    water_intensity: float | None = None
-    units: float | None = None
-    unit_name: str = DECLARED["unit_name"].default
-    task: str | None = None
-    name: str | None = None
-    tags: tuple[str, ...] = ()
-    note: str | None = None
-    sync_gpu: bool = DECLARED["sync_gpu"].default
-    save: bool = DECLARED["save"].default
-    spelling: str = field(default="keyword", compare=False)  # "flag" (--interval) or "keyword"
+    __slots__ = (*(d.name for d in RUN_SETTINGS), "spelling")
+    interval_s: float
+    sensors: frozenset[str] | None  # None: every sensor that works here
+    country: str | None
+    region: str | None
+    carbon_intensity: float | None
+    pue: float | None
+    wue: float | None
+    water_intensity: float | None
+    units: float | None
+    unit_name: str
+    task: str | None
+    name: str | None
+    tags: tuple[str, ...]
+    note: str | None
+    sync_gpu: bool
+    save: bool
+    spelling: str  # "flag" (--interval) or "keyword": how errors name a setting
 
-    def __post_init__(self) -> None:
+    def __init__(self, *, spelling: str = "keyword", **given: Any) -> None:
+        unknown = sorted(set(given) - set(DECLARED))
+        if unknown:
+            raise TypeError(f"RunSettings() got an unexpected keyword argument {unknown[0]!r}")
+        for d in RUN_SETTINGS:
+            object.__setattr__(self, d.name, given.get(d.name, d.default))
+        object.__setattr__(self, "spelling", spelling)
         object.__setattr__(self, "tags", tuple(self.tags))
         if self.sensors is not None:
             object.__setattr__(self, "sensors", frozenset(self.sensors))
         self._check()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: settings are frozen once checked")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunSettings):
+            return NotImplemented
+        return all(getattr(self, d.name) == getattr(other, d.name) for d in RUN_SETTINGS)
+
+    def __hash__(self) -> int:
+        return hash(tuple(_hashable(getattr(self, d.name)) for d in RUN_SETTINGS))
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{d.name}={getattr(self, d.name)!r}" for d in RUN_SETTINGS)
+        return f"RunSettings({given})"
 
     def named(self, name: str) -> str:
         """How the user spelt a setting: ``--carbon-intensity`` or ``carbon_intensity``."""
@@ -313,16 +362,18 @@ class RunSettings:
     def describe(self) -> dict[str, Any]:
         """The settings as plain data (for a record or a log)."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name == "spelling":
-                continue
-            value = getattr(self, f.name)
-            out[f.name] = (
+        for d in RUN_SETTINGS:
+            value = getattr(self, d.name)
+            out[d.name] = (
                 sorted(value)
                 if isinstance(value, frozenset)
                 else (list(value) if isinstance(value, tuple) else value)
             )
         return out
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def check_number(name: str, value: float, low: float, high: float) -> float:
@@ -332,8 +383,7 @@ def check_number(name: str, value: float, low: float, high: float) -> float:
     return float(value)
 
 
-@dataclass(frozen=True)
-class Setting:
+class Setting(NamedTuple):
     value: Any
     origin: str  # "--pue", "AICARBON_PUE", "pyproject.toml [tool.aicarbon]", a path, "default"
 

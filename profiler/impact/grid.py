@@ -21,10 +21,9 @@ import importlib.util
 import io
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import NamedTuple, ParamSpec, TypeVar
 
 from ..errors import AicarbonError
 
@@ -48,8 +47,7 @@ class GridError(AicarbonError, ValueError):
     """An unknown country or region, with a sentence naming the closest matches."""
 
 
-@dataclass(frozen=True)
-class GridIntensity:
+class GridIntensity(NamedTuple):
     g_per_kwh: float
     label: str  # "France (FRA)", "United States / california", "world average"
     source: str

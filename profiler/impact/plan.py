@@ -11,11 +11,9 @@ used per kWh delivered.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,14 +119,22 @@ def compute(
     )
 
 
-@dataclass
 class ImpactPlan:
-    """Settings resolved and checked before the command runs, applied to the record after."""
+    """Settings resolved and checked before the command runs, applied to the record after.
+    (A plain class: it is made before the command starts, when every import counts.)"""
 
-    settings: dict[str, Setting]
-    units: float | None = None
-    unit_name: str = "inferences"
-    task_key: str | None = None
+    def __init__(
+        self,
+        settings: dict[str, Setting],
+        units: float | None = None,
+        unit_name: str = "inferences",
+        task_key: str | None = None,
+    ) -> None:
+        self.settings, self.units, self.unit_name, self.task_key = settings, units, unit_name, task_key
+
+    def _but(self, **changes: Any) -> ImpactPlan:
+        fields = {"units": self.units, "unit_name": self.unit_name, "task_key": self.task_key, **changes}
+        return ImpactPlan(self.settings, **fields)
 
     @functools.cached_property
     def grid(self) -> GridRecord:
@@ -170,13 +176,13 @@ class ImpactPlan:
         if self.units is not None:
             return self
         if run.units_counted > 0:
-            return dataclasses.replace(self, units=run.units_counted)
+            return self._but(units=run.units_counted)
         if self.task_key is not None:
             run.notes.append(
                 f"no grade against {self.task_key}: give --units, or count units in the code "
                 "with aicarbon.add_units()"
             )
-            return dataclasses.replace(self, task_key=None)
+            return self._but(task_key=None)
         return self
 
     def apply(self, run: Run) -> None:

@@ -20,8 +20,8 @@ import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from types import FrameType
+from typing import NamedTuple
 
 from ..errors import AicarbonError
 
@@ -38,8 +38,7 @@ class CommandError(AicarbonError):
         self.status = status
 
 
-@dataclass(frozen=True)
-class ChildExit:
+class ChildExit(NamedTuple):
     status: int  # what aicarbon exits with
     returncode: int | None  # the child's exit code, None when a signal killed it
     signal: int | None  # the signal that killed it

@@ -19,9 +19,8 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..settings import DEFAULT_INTERVAL_S, INTERVAL_RANGE_S
 from .channel import ChannelReader, NoChannel, open_channel
@@ -36,8 +35,7 @@ if TYPE_CHECKING:
     from .session import Session, SessionOptions
 
 
-@dataclass(frozen=True)
-class MeasureOptions:
+class MeasureOptions(NamedTuple):
     interval_s: float = DEFAULT_INTERVAL_S
     sensors: frozenset[str] | None = None  # None: every sensor that works here
     environ: Mapping[str, str] | None = None
@@ -63,8 +61,10 @@ class MeasureOptions:
         return SessionOptions(self.interval_s, self.sensors, self.environ, self.nvml_module)
 
 
-def measure_command(argv: Sequence[str], options: MeasureOptions = MeasureOptions()) -> tuple[Run, ChildExit]:
+def measure_command(argv: Sequence[str], options: MeasureOptions | None = None) -> tuple[Run, ChildExit]:
     """Run ``argv`` to completion while measuring; raises ``CommandError`` if it cannot start."""
+    if options is None:
+        options = MeasureOptions()
     # The tree's cgroup first (if the caller has not opened it): entering a new cgroup waits
     # some 20 ms on the kernel, which then overlaps opening the sensors.
     if options.own_process:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..limits import MAX_FAILURE_CHARS, MAX_OPEN_PHASES, MAX_PHASES, MAX_UNITS
@@ -41,13 +40,14 @@ def sample_mark(sampler: Sampler, accumulator: Accumulator) -> Mark:
     return mark
 
 
-@dataclass
 class _Open:
-    name: str
-    depth: int
-    start_s: float
-    start_j: tuple[float, float]
-    units: float = 0.0
+    """A phase still open: where it started, and the units counted since."""
+
+    __slots__ = ("depth", "name", "start_j", "start_s", "units")
+
+    def __init__(self, name: str, depth: int, start_s: float, start_j: tuple[float, float]) -> None:
+        self.name, self.depth, self.start_s, self.start_j = name, depth, start_s, start_j
+        self.units = 0.0
 
 
 class PhaseBook:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..sensors.cpu_load import ProcStat
 
 
-@dataclass(frozen=True)
-class Start:
+class Start(NamedTuple):
     t_s: float  # monotonic seconds, the sampler's clock
     utc: str
     machine_busy_s: float  # cumulative busy CPU seconds of the machine then

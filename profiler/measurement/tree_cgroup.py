@@ -25,9 +25,8 @@ import os
 import resource
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 T = TypeVar("T")
 PREFIX = "aicarbon-"
@@ -37,8 +36,7 @@ class CgroupUnavailable(Exception):
     """No cgroup can be made for the tree here; the reason, in a few words."""
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+class Hierarchy(NamedTuple):
     version: int  # 2: the unified hierarchy; 1: the cpuacct controller's
     directory: Path  # aicarbon's own cgroup, in the mounted hierarchy
 
