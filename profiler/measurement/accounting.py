@@ -79,36 +79,52 @@ class Accumulator:
         tree_gpus = snap.gpus_in_use | prev.gpus_in_use
         unknown_gpus = (snap.gpus_owner_unknown | prev.gpus_owner_unknown) - tree_gpus
         other_gpus = snap.gpus_used_by_others | prev.gpus_used_by_others
-        interval: dict[str, float] = {}
+        owners = (tree_gpus, unknown_gpus, other_gpus)
+        interval = {
+            domain_id: max(snap.energy_j.get(domain_id, 0.0) - prev.energy_j.get(domain_id, 0.0), 0.0)
+            for domain_id in self.domains
+        }
+        if self._gap is not None:  # the fast start's gap, at this first interval's power
+            self._close_gap(interval, dt, owners)
+        self._charge(interval, prev.t_s - self.origin_s, dt, share, owners)
+
+    def _charge(
+        self,
+        energy: dict[str, float],
+        start_s: float,
+        duration_s: float,
+        share: float,
+        owners: tuple[frozenset[str], frozenset[str], frozenset[str]],
+    ) -> None:
+        """Count one interval's energy per domain: totals, the tree's share (CPU time for CPU
+        domains; GPU owners, ``owners`` = the tree's, unknown, others'), the peak, the timeline."""
+        tree_gpus, unknown_gpus, other_gpus = owners
         for domain_id, domain in self.domains.items():
-            d_energy = max(snap.energy_j.get(domain_id, 0.0) - prev.energy_j.get(domain_id, 0.0), 0.0)
-            interval[domain_id] = d_energy
+            e = energy.get(domain_id, 0.0)
             totals = self.totals[domain_id]
-            totals.energy_j += d_energy
+            totals.energy_j += e
             # A GPU whose owner could not be told is counted as the tree's (and flagged).
             in_use = domain_id in tree_gpus or domain_id in unknown_gpus
-            totals.attributed_j += attributed_j(domain.kind, d_energy, share, in_use)
+            totals.attributed_j += attributed_j(domain.kind, e, share, in_use)
             use = self._gpus.get(domain_id)
             if use is None:
                 continue
             if domain_id in tree_gpus:
-                use.tree_s += dt
+                use.tree_s += duration_s
             elif domain_id in unknown_gpus:
-                use.unknown_s += dt
+                use.unknown_s += duration_s
             elif domain_id in other_gpus:
-                use.other_s += dt
+                use.other_s += duration_s
             else:
-                use.unowned_j += d_energy
-        if self._gap is not None:
-            self._close_gap(interval, dt, tree_gpus, unknown_gpus, other_gpus)
-        power_w = sum(interval[k] for k in self.in_total) / dt
+                use.unowned_j += e
+        power_w = sum(energy.get(k, 0.0) for k in self.in_total) / duration_s
         # A very short interval (the final reading right after the previous one) gives a
         # noisy power figure: it counts for energy, and for the peak only of a run that had
         # no full interval at all.
         self._peak_any_w = max(self._peak_any_w, power_w)
-        if dt >= 0.5 * self.interval_s:
+        if duration_s >= 0.5 * self.interval_s:
             self._peak_full_w = max(self._peak_full_w or 0.0, power_w)
-        self.timeline.add(prev.t_s - self.origin_s, dt, interval, power_w)
+        self.timeline.add(start_s, duration_s, energy, power_w)
 
     @property
     def origin_s(self) -> float:
@@ -133,38 +149,15 @@ class Accumulator:
         self,
         interval: dict[str, float],
         dt: float,
-        tree_gpus: frozenset[str],
-        unknown_gpus: frozenset[str],
-        other_gpus: frozenset[str],
+        owners: tuple[frozenset[str], frozenset[str], frozenset[str]],
     ) -> None:
         """Each domain's energy over the gap, at the power of the first interval; attributed
         with the gap's own CPU share, and the first interval's GPU owners."""
         gap, self._gap = self._gap, None
         assert gap is not None
         energy = {k: v / dt * gap.duration_s for k, v in interval.items()}
-        for domain_id, domain in self.domains.items():
-            e = energy.get(domain_id, 0.0)
-            self._gap_j[domain_id] = e
-            totals = self.totals[domain_id]
-            totals.energy_j += e
-            in_use = domain_id in tree_gpus or domain_id in unknown_gpus
-            totals.attributed_j += attributed_j(domain.kind, e, gap.share, in_use)
-            use = self._gpus.get(domain_id)
-            if use is None:
-                continue
-            if domain_id in tree_gpus:
-                use.tree_s += gap.duration_s
-            elif domain_id in unknown_gpus:
-                use.unknown_s += gap.duration_s
-            elif domain_id in other_gpus:
-                use.other_s += gap.duration_s
-            else:
-                use.unowned_j += e
-        power_w = sum(energy[k] for k in self.in_total if k in energy) / gap.duration_s
-        self._peak_any_w = max(self._peak_any_w, power_w)
-        if gap.duration_s >= 0.5 * self.interval_s:
-            self._peak_full_w = max(self._peak_full_w or 0.0, power_w)
-        self.timeline.add(0.0, gap.duration_s, energy, power_w)
+        self._gap_j = dict(energy)
+        self._charge(energy, 0.0, gap.duration_s, gap.share, owners)
 
     def finish(self) -> None:
         """End-of-run attribution (see attribution): CPU time still carried is charged at the
