@@ -349,25 +349,9 @@ class CliResult:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
-    """``aicarbon ARGS`` in this process (for rendering and refusals: no start-up cost), in
-    ``hermetic_env(env)`` and ``cwd``; its status and what it printed."""
-
-    def invoke(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
-        from aicarbon.cli.app import run_cli
-
-        for key in [k for k in os.environ if k.startswith("AICARBON_") or k.startswith("GITHUB_")]:
-            monkeypatch.delenv(key)
-        for key, value in hermetic_env(env).items():
-            monkeypatch.setenv(key, value)
-        if cwd is not None:
-            monkeypatch.chdir(cwd)
-        capsys.readouterr()
-        status = run_cli(list(args))
-        out = capsys.readouterr()
-        return CliResult(status, out.out, out.err)
-
-    return invoke
+def cli() -> Callable[..., CliResult]:
+    """``aicarbon ARGS`` in this process (``call_aicarbon``), as a fixture."""
+    return call_aicarbon
 
 
 def call_aicarbon(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> CliResult:
