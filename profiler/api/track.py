@@ -230,7 +230,9 @@ class Tracker:
 def check_units(n: object) -> None:
     """``ValueError`` unless ``n`` is a number from 0 to ``MAX_UNITS`` (NaN, infinities and
     integers too large for a float fail every comparison here, so none gets through)."""
-    if not (isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n <= MAX_UNITS):
+    from ..measurement.phases import countable
+
+    if not countable(n):
         shown = repr(n)
         if isinstance(n, int) and abs(n) >= 10**30:  # repr() of 5,000 digits raises ValueError
             shown = f"an integer of about {int(abs(n).bit_length() * 0.30103) + 1} digits"

@@ -37,8 +37,7 @@ import threading
 import time
 from typing import Any
 
-from ..limits import MAX_UNITS
-from .phases import PhaseBook
+from .phases import PhaseBook, countable
 
 CHANNEL_ENV = "AICARBON_CHANNEL"
 MAX_LINE = 512  # below PIPE_BUF (4096 on Linux): one atomic write
@@ -286,10 +285,7 @@ class ChannelReader:
         kind = event.get("e")
         if kind == "units":
             n = event.get("n")
-            # Comparisons first: NaN and integers too large for a float fail them.
-            if isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n <= MAX_UNITS:
-                return self.book.add_units(float(n))
-            return False
+            return countable(n) and self.book.add_units(float(n))
         key = _key(event)
         if key is None:
             return False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from ..limits import MAX_FAILURE_CHARS, MAX_OPEN_PHASES, MAX_PHASES, MAX_UNITS
 
@@ -26,6 +26,13 @@ Mark = Callable[[], tuple[float, tuple[float, float]]]
 MAX_RECORDS = MAX_PHASES
 NOT_ENDED = "not ended"  # a phase still open when the run stopped
 MAX_OPEN = MAX_OPEN_PHASES
+
+
+def countable(n: object) -> TypeGuard[int | float]:
+    """Whether ``n`` is a count of units a run may take: a number from 0 to ``MAX_UNITS``.
+    The comparisons come first, and NaN, infinities and integers too large for a float all
+    fail them (``math.isfinite`` of 10**400 would raise)."""
+    return isinstance(n, (int, float)) and not isinstance(n, bool) and 0 <= n <= MAX_UNITS
 
 
 def sample_mark(sampler: Sampler, accumulator: Accumulator) -> Mark:
