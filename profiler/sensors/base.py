@@ -103,3 +103,10 @@ class Sensor(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def median(values: list[float]) -> float:
+    """statistics.median, without its import: sensors open on the way to a run's command,
+    where every imported module counts."""
+    ordered = sorted(values)
+    return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2

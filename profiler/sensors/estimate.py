@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..datafiles import read_csv
-from .base import Domain, DomainKind, Method, Reading
+from .base import Domain, DomainKind, Method, Reading, median
 from .cpu_info import CpuInfo
 from .cpu_load import CpuTimes, machine_cpu_times, memory_in_use_bytes
 
@@ -71,18 +71,12 @@ def cpu_coefficients(cpu: CpuInfo | str) -> CpuCoefficients:
     rows = list(table.values())
     return CpuCoefficients(
         "unknown (median of all CCF rows)",
-        _median([r.min_w for r in rows]),
-        _median([r.max_w for r in rows]),
+        median([r.min_w for r in rows]),
+        median([r.max_w for r in rows]),
         "median",
-        _median([r.gb_per_vcpu for r in rows]),
+        median([r.gb_per_vcpu for r in rows]),
         "nothing",
     )
-
-
-def _median(values: list[float]) -> float:
-    """statistics.median, without its import (a run's start-up pays for every module)."""
-    ordered = sorted(values)
-    return (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
 
 
 def _architecture(cpu: CpuInfo) -> tuple[str, str, str] | None:

@@ -42,7 +42,16 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from .base import Domain, DomainFailure, DomainKind, Method, Reading, SensorUnavailableError, Unavailable
+from .base import (
+    Domain,
+    DomainFailure,
+    DomainKind,
+    Method,
+    Reading,
+    SensorUnavailableError,
+    Unavailable,
+    median,
+)
 from .gpu_select import Entry, parse_visible
 from .nvidia_driver import driver_gpus, proc_root
 from .nvml_import import check_pynvml_unimported, import_pynvml
@@ -389,8 +398,7 @@ class NvmlSensor:
                     break
                 samples.append(max(self._timer() - start, 0.0))
         if samples:
-            ordered = sorted(samples)  # their median (statistics would cost start-up time)
-            self.call_latency_s = (ordered[(len(ordered) - 1) // 2] + ordered[len(ordered) // 2]) / 2
+            self.call_latency_s = median(samples)
             per_read_s = self.call_latency_s * len(counters)
             self.min_period_s = max(COUNTER_UPDATE_S, per_read_s / NVML_TIME_BUDGET)
 
