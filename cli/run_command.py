@@ -52,6 +52,7 @@ CLI_ONLY: tuple[Declared, ...] = (
         in_api=False,
     ),
 )
+CLI_ONLY_NAMES = frozenset(d.name for d in CLI_ONLY)
 OPTIONS: tuple[Declared, ...] = (*CLI_ONLY, *(d for d in RUN_SETTINGS if d.flag))
 
 
@@ -246,7 +247,7 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
                 "no command given; usage: aicarbon run [OPTIONS] COMMAND [ARGS]... or -m MODULE"
             )
         settings = engine.RunSettings(
-            **{k: v for k, v in parsed.given.items() if k not in ("json", "quiet", "module")},
+            **{k: v for k, v in parsed.given.items() if k not in CLI_ONLY_NAMES},
             spelling="flag",
         )
         json_path = Path(parsed.get("json")) if parsed.get("json") is not None else None

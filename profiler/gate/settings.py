@@ -71,11 +71,10 @@ KEYS = {d.key: d.kind for d in GATE_SETTINGS}
 def gate_help(name: str) -> str:
     """An option's help, with its default: what the command line shows."""
     d = GATE[name]
-    return (
-        d.help[:-1] + f" (default {d.default:g})."
-        if isinstance(d.default, float)
-        else (d.help[:-1] + f" (default {d.default})." if d.default is not None else d.help)
-    )
+    if d.default is None:
+        return d.help
+    shown = f"{d.default:g}" if isinstance(d.default, float) else str(d.default)
+    return f"{d.help[:-1]} (default {shown})."
 
 
 def parse_energy(text: str | float, name: str) -> float:

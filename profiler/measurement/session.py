@@ -102,7 +102,7 @@ class Session:
         book: PhaseBook | None = None,
     ) -> None:
         """``started``: the command was started before this session opened its sensors (see
-        ``accounting.Start``); ``book``: the phases' book, when the caller made it earlier."""
+        ``start.Start``); ``book``: the phases' book, when the caller made it earlier."""
         self.options = options
         self.attribution = attribution
         self.started = started
