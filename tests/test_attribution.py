@@ -12,8 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aicarbon.measurement.accounting import Accumulator
 from aicarbon.measurement.process_tree import ProcessTree, open_tree
+from aicarbon.measurement.sampler import Sampler
+from aicarbon.measurement.timeline import Timeline
 from aicarbon.measurement.tree_cgroup import CgroupUnavailable, TreeCgroup, find_hierarchies
+from aicarbon.sensors.cpu_load import CpuTimes, OnePerSample
+from aicarbon.sensors.estimate import EstimateSensor
 from conftest import FakeClock
 from conftest import run_aicarbon as aicarbon
 
@@ -80,6 +85,35 @@ def test_a_churning_tree_gets_its_share_of_cpu_energy(
     assert data["attribution"]["tree_cpu_s"] == pytest.approx(true_tree_s, rel=0.1, abs=0.05)
     if accounting == "proc":
         assert data["attribution"]["method"] == "proc walk (AICARBON_TREE_ACCOUNTING=proc)"
+
+
+
+def test_the_estimate_and_the_attribution_share_one_busy_figure_per_sample() -> None:
+    """The machine works on while the tree is walked (0 to 0.15 CPU-s per walk here, as on a
+    loaded runner): the share of each interval must use the busy time the estimate's energy
+    came from. Before: /proc/stat was read again after the walk, and a tree holding half the
+    busy time all along was charged 90% of the CPU energy."""
+    clock = FakeClock()
+    machine = {"busy_s": 0.0}
+    cpu_times = OnePerSample(lambda: CpuTimes(machine["busy_s"], 2 * machine["busy_s"]))
+    sensor = EstimateSensor("AMD EPYC 7763", 2, include_ram=False, cpu_times=cpu_times, clock=clock)
+    walk_costs = iter([0.15, 0.0] * 4)
+
+    def slow_walk(fresh: bool = False) -> float:
+        tree_s = machine["busy_s"] / 2  # the tree: half the machine's busy time, all along
+        machine["busy_s"] += next(walk_costs)  # others' work while the walk takes its time
+        return tree_s
+
+    acc = Accumulator(sensor.domains, Timeline(0.1, 16), 0.1)
+    sampler = Sampler([sensor], acc, 0.1, tree_cpu_s=slow_walk, machine_busy_s=cpu_times.busy_s, clock=clock)
+    sampler.sample()
+    for step in range(1, 8):
+        clock.advance(0.1)
+        machine["busy_s"] += 0.05 if step % 2 else 0.2
+        sampler.sample(final=step == 7)
+    acc.finish()
+    cpu = acc.totals["cpu:estimated"]
+    assert cpu.attributed_j / cpu.energy_j == pytest.approx(0.5, abs=0.01)
 
 
 ORPHANS = textwrap.dedent(

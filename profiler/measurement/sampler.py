@@ -43,7 +43,8 @@ class _Counter:
 class Sampler:
     """Reads all sensors every ``interval_s`` seconds in one daemon thread.
 
-    ``tree_cpu_s`` and ``machine_busy_s`` give cumulative CPU seconds for attribution;
+    ``tree_cpu_s`` and ``machine_busy_s`` give cumulative CPU seconds for attribution
+    (``machine_busy_s`` is called first in each sample, with the clock);
     ``gpu_owners`` says which GPUs the tree uses (see gpu_owner), checked every
     ``gpu_check_s`` seconds because the NVML query is costly, and at the first sample after
     ``check_gpus_soon``. A sensor with a ``min_period_s`` attribute (NVML's, whose calls take
@@ -101,6 +102,9 @@ class Sampler:
 
     def _sample(self, final: bool) -> None:
         now = self._clock()
+        # First, beside the clock: the sensors that estimate from the machine's CPU time read
+        # this same figure (cpu_load.OnePerSample), whatever the reads below then take.
+        machine_busy_s = self._machine_busy_s()
         first = self.start_t is None
         if self.start_t is None:
             self.start_t = now
@@ -141,7 +145,7 @@ class Sampler:
                 dict(self._energy),
                 dict(self._bounds),
                 tree_cpu,
-                self._machine_busy_s(),
+                machine_busy_s,
                 self._gpus_in_use,
                 self._gpus_others,
                 self._gpus_unknown,

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ..limits import MAX_UNITS
 from ..sensors.cpu_info import read_cpu_info
-from ..sensors.cpu_load import ProcStat, Throttled, logical_cpus
+from ..sensors.cpu_load import OnePerSample, ProcStat, logical_cpus
 from ..sensors.nvidia_driver import proc_root
 from ..sensors.opening import OpenSensors, open_sensors
 from ..settings import DEFAULT_INTERVAL_S
@@ -45,9 +45,6 @@ if TYPE_CHECKING:  # the records are built after the run: their import can overl
     from ..records.run import HostRecord, Run
 
 TIMELINE_POINTS = 256
-# /proc/stat is read at most this often: one read serves the estimate and the attribution of
-# one sample, and a phase boundary milliseconds later still gets a fresh one.
-CPU_TIMES_FRESH_S = 0.001
 SUCCESS = ChildExit(0, 0, None, None)  # what in-process code "exits" with
 
 
@@ -108,7 +105,7 @@ class Session:
         self.started = started
         self._proc_stat = ProcStat()
         self._cpu = read_cpu_info(proc_root(options.environ) / "cpuinfo")
-        cpu_times = Throttled(self._proc_stat, CPU_TIMES_FRESH_S)
+        cpu_times = OnePerSample(self._proc_stat)
         try:
             self.opened: OpenSensors = open_sensors(
                 options.sensors,
@@ -129,7 +126,7 @@ class Session:
             self.accumulator,
             options.interval_s,
             tree_cpu_s=attribution.cpu_seconds,
-            machine_busy_s=lambda: cpu_times().busy_s,
+            machine_busy_s=cpu_times.busy_s,
             gpu_owners=gpu_owner_check(self.opened, lambda: attribution.pids),
         )
         mark = sample_mark(self.sampler, self.accumulator)

@@ -43,6 +43,30 @@ class ProcStat:
             self._fd = None
 
 
+class OnePerSample:
+    """The machine's CPU times, read once per sample: ``renew()`` reads them (the sampler, as a
+    sample begins), and every call until the next ``renew()`` returns that reading. The
+    estimate's utilisation and the attribution's busy time are then one reading of one instant:
+    read twice, a slow tree walk in between (a loaded machine) gave the attribution busy time
+    from a later instant than the estimate's energy, up to twice what the interval could hold
+    in one interval and too little in the next, and shares that no longer matched the energy."""
+
+    def __init__(self, read: Callable[[], CpuTimes]) -> None:
+        self._read = read
+        self._value: CpuTimes | None = None
+
+    def renew(self) -> CpuTimes:
+        self._value = self._read()
+        return self._value
+
+    def __call__(self) -> CpuTimes:
+        return self._value if self._value is not None else self.renew()
+
+    def busy_s(self) -> float:
+        """A new reading's busy seconds: the sampler's ``machine_busy_s``."""
+        return self.renew().busy_s
+
+
 def machine_cpu_times() -> CpuTimes:
     import psutil  # where /proc/stat cannot be read: rare, and psutil costs 8 ms to import
 
