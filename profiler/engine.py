@@ -73,9 +73,9 @@ def prepare(
 def finish(record: Run, prepared: Prepared) -> Run:
     """Label the record and add its impact and comparison; never raises for those."""
     settings = prepared.settings
-    record.name = settings.name
-    record.tags = list(settings.tags)
-    record.note = settings.note
+    record.labels.name = settings.name
+    record.labels.tags = list(settings.tags)
+    record.labels.note = settings.note
     try:
         prepared.plan.with_counted_units(record).apply(record)
     except Exception as exc:  # noqa: BLE001 - the measurement is kept even if this fails

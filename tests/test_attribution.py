@@ -87,7 +87,6 @@ def test_a_churning_tree_gets_its_share_of_cpu_energy(
         assert data["attribution"]["method"] == "proc walk (AICARBON_TREE_ACCOUNTING=proc)"
 
 
-
 def test_the_estimate_and_the_attribution_share_one_busy_figure_per_sample() -> None:
     """The machine works on while the tree is walked (0 to 0.15 CPU-s per walk here, as on a
     loaded runner): the share of each interval must use the busy time the estimate's energy

@@ -265,7 +265,7 @@ def test_without_a_writable_temporary_directory_the_command_is_still_measured(
     script.write_text("import aicarbon\nwith aicarbon.phase('p'):\n    aicarbon.add_units(1)\n")
     options = MeasureOptions(interval_s=0.05, sensors=frozenset({"estimate"}), own_process=False)
     run, exit_ = measure_command([sys.executable, str(script)], options)
-    assert exit_.status == 0 and run.phases == [] and run.units_counted == 0
+    assert exit_.status == 0 and run.work.phases == [] and run.work.units_counted == 0
     assert any(
         "phases and units from the command are not received (Read-only file system)" in n for n in run.notes
     )

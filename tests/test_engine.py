@@ -5,13 +5,15 @@ aicarbon.track."""
 from __future__ import annotations
 
 import ast
+import dataclasses
 import json
 from pathlib import Path
+from typing import get_args, get_origin, get_type_hints
 
 import pytest
 from aicarbon import engine
 from aicarbon.cli import run_command
-from aicarbon.records.run import READABLE_SCHEMAS, SCHEMA, RecordError, Run
+from aicarbon.records.run import READABLE_SCHEMAS, SCHEMA, LabelsRecord, RecordError, Run
 from aicarbon.settings import RunSettings, SettingsError
 from conftest import run_aicarbon as aicarbon
 
@@ -115,7 +117,7 @@ def test_prepare_resolves_the_environment_and_finish_labels_and_grades(tmp_path:
     record = Run.load(V1_RECORD)
     record.impact = record.comparison = None
     engine.finish(record, prepared)
-    assert (record.name, record.tags, record.note) == ("gen", ["nightly"], "n")
+    assert (record.labels.name, record.labels.tags, record.labels.note) == ("gen", ["nightly"], "n")
     assert record.impact is not None and record.impact.grid.g_per_kwh < 100  # France
     assert record.comparison is not None and record.comparison.units == 20000.0  # counted units
     assert record.comparison.task is not None and record.comparison.task.key == "text-generation"
@@ -129,7 +131,7 @@ def test_a_failure_while_grading_is_a_note_and_the_measurement_is_kept(tmp_path:
 
     broken = prepared._replace(plan=ImpactPlan({}))  # settings that cannot be applied
     engine.finish(record, broken)
-    assert record.machine_energy_j == energy and record.phases
+    assert record.machine_energy_j == energy and record.work.phases
     assert any(n.startswith("emissions not computed (KeyError(") for n in record.notes), record.notes
 
 
@@ -140,8 +142,8 @@ def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_3() -
     raw = json.loads(V1_RECORD.read_text())
     assert raw["schema"] == "aicarbon.run/1" and "phases" in raw and "work" not in raw
     record = Run.load(V1_RECORD)
-    assert [p.name for p in record.phases] == ["load-corpus", "train", "generate"]
-    assert record.units_counted == 20000.0 and record.name is None and record.tags == []
+    assert [p.name for p in record.work.phases] == ["load-corpus", "train", "generate"]
+    assert record.work.units_counted == 20000.0 and record.labels.name is None and record.labels.tags == []
     again = json.loads(record.to_json())
     assert again["schema"] == SCHEMA == READABLE_SCHEMAS[-1] == "aicarbon.run/3"
     assert again["work"]["units_counted"] == 20000.0 and "phases" not in again
@@ -206,3 +208,53 @@ def test_every_record_is_read_and_written_back_byte_for_byte(path: Path) -> None
     assert Run.from_dict(json.loads(written)).to_json() == written
     if json.loads(path.read_text())["schema"] == SCHEMA:
         assert written == path.read_text()
+
+
+# The figures written beside the fields, recomputed when read (Run's properties).
+DERIVED = {
+    "": {"schema"},
+    "energy": {"machine_j", "attributed_j", "method", "partial", "average_power_w"},
+    "attribution": {"cpu_share"},
+}
+
+
+def _mirrors(cls: type, data: object, where: str) -> None:
+    """Every dataclass in ``cls`` has the JSON object's keys, in its order, but the derived."""
+    assert dataclasses.is_dataclass(cls) and isinstance(data, dict), where
+    hints = get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    assert [k for k in data if k not in DERIVED.get(where, set())] == names, where
+    for name in names:
+        tp = hints[name]
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if get_origin(tp) is list and dataclasses.is_dataclass(args[0]):
+            for i, item in enumerate(data[name]):
+                _mirrors(args[0], item, f"{where}.{name}[{i}]".lstrip("."))
+        elif dataclasses.is_dataclass(tp) or (args and dataclasses.is_dataclass(args[0])):
+            if data[name] is not None:
+                _mirrors(tp if dataclasses.is_dataclass(tp) else args[0], data[name], name)
+
+
+def test_the_run_dataclass_mirrors_its_json_part_for_part() -> None:
+    """Run's fields are the record's keys, nested as they are, in their order: a field added to
+    one and not the other, or moved, fails here (the derived figures excepted)."""
+    data = json.loads((V1_RECORD.parent / "run-v3-generate-text.json").read_text())
+    assert data["work"]["phases"] and data["impact"] and data["comparison"]  # every part present
+    _mirrors(Run, data, "")
+    run = Run.from_dict(data)
+    assert (run.exit.status, run.sampling.interval_s, run.work.phases[0].name) == (
+        data["exit"]["status"],
+        data["sampling"]["interval_s"],
+        data["work"]["phases"][0]["name"],
+    )
+    assert run.attribution.cpu_share == data["attribution"]["cpu_share"]
+    assert run.machine_energy_j == data["energy"]["machine_j"]
+
+
+def test_a_version_1_record_is_read_as_version_3_without_changing_what_was_read() -> None:
+    data = json.loads(V1_RECORD.read_text())
+    before = json.dumps(data)
+    run = Run.from_dict(data)
+    assert json.dumps(data) == before  # the caller's object is not rearranged
+    assert run.work.units_counted == data["units_counted"] and len(run.work.phases) == len(data["phases"])
+    assert run.labels == LabelsRecord()

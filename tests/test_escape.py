@@ -35,10 +35,10 @@ def test_escaped_copy_reaches_every_string_and_leaves_the_record_alone() -> None
     run = Run.load(CORPUS_RECORD)
     run.host.hostname = "evil\x1b]0;title\x07"
     run.notes = ["\x1b[2J"]
-    run.domains[0].model = "\u202eledom"
+    run.energy.domains[0].model = "\u202eledom"
     safe = escaped_copy(run)
     assert safe.host.hostname == "evil\\x1b]0;title\\x07" and safe.notes == ["\\x1b[2J"]
-    assert safe.domains[0].model == "\\u202eledom"
+    assert safe.energy.domains[0].model == "\\u202eledom"
     assert run.host.hostname == "evil\x1b]0;title\x07"  # the record keeps the exact text
 
 

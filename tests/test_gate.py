@@ -234,10 +234,14 @@ class FakeMeasure:
     def __call__(self, arm, options):  # noqa: ANN001 - the bench.Measure signature
         self.calls.append(arm.name)
         value = self.energies[arm.name].pop(0)
+        template = self.template
         run = dataclasses.replace(
-            self.template,
-            domains=[dataclasses.replace(d) for d in self.template.domains],
-            exit_status=0,  # the template is a run of `sh -c 'exit 3'`; measure_once passes only 0
+            template,
+            energy=dataclasses.replace(
+                template.energy, domains=[dataclasses.replace(d) for d in template.energy.domains]
+            ),
+            # the template is a run of `sh -c 'exit 3'`; measure_once passes only 0
+            exit=dataclasses.replace(template.exit, status=0),
         )
         counted = run.counted
         for d in counted:

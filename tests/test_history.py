@@ -24,7 +24,7 @@ from aicarbon.history.store import (
     history_path,
     parse_when,
 )
-from aicarbon.records.run import Run
+from aicarbon.records.run import LabelsRecord, Run
 from conftest import call_aicarbon
 from conftest import run_aicarbon as aicarbon
 
@@ -59,9 +59,13 @@ def test_a_new_history_is_private_to_the_user(tmp_path: Path) -> None:
 def test_saved_runs_come_back_whole_and_filter_by_command_tag_and_date(tmp_path: Path) -> None:
     env = {"AICARBON_HOME": str(tmp_path)}
     with History.open(env) as history:
-        first = history.save(a_run(start_utc="2026-11-01T10:00:00.000Z", tags=["nightly"], name="gen"))
+        first = history.save(
+            a_run(start_utc="2026-11-01T10:00:00.000Z", labels=LabelsRecord("gen", ["nightly"]))
+        )
         second = history.save(a_run(command=["python", "train.py"], start_utc="2026-11-20T10:00:00.000Z"))
-        third = history.save(a_run(command=["python", "infer.py", "--fast"], tags=["nightly", "a100"]))
+        third = history.save(
+            a_run(command=["python", "infer.py", "--fast"], labels=LabelsRecord(tags=["nightly", "a100"]))
+        )
         assert [r.id for r in history.runs()] == [third, second, first]
         assert [r.id for r in history.runs(Filter(command="infer.py --fa"))] == [third]
         assert [r.id for r in history.runs(Filter(tag="nightly"))] == [third, first]
@@ -74,7 +78,7 @@ def test_saved_runs_come_back_whole_and_filter_by_command_tag_and_date(tmp_path:
         back = history.get(first)
         assert (
             back.to_dict()
-            == a_run(start_utc="2026-11-01T10:00:00.000Z", tags=["nightly"], name="gen").to_dict()
+            == a_run(start_utc="2026-11-01T10:00:00.000Z", labels=LabelsRecord("gen", ["nightly"])).to_dict()
         )
         with pytest.raises(StoreError, match="no run 999 in the history"):
             history.get(999)
@@ -126,7 +130,7 @@ def test_twenty_parallel_writers_all_get_saved(tmp_path: Path) -> None:
 def make_v1_history(path: Path) -> None:
     db = sqlite3.connect(path)
     db.executescript(_V1)
-    record = a_run(name="old", tags=["legacy"], note="from v1").to_json()
+    record = a_run(labels=LabelsRecord("old", ["legacy"], "from v1")).to_json()
     db.execute(
         "INSERT INTO runs (start_utc, duration_s, exit_status, command, command_line, energy_j, "
         "attributed_j, method, host, record) VALUES ('2026-11-01T00:00:00.000Z', 1.2, 0, "
@@ -145,7 +149,7 @@ def test_an_older_history_is_migrated_in_place(tmp_path: Path) -> None:
     with History.open(env) as history:
         (old,) = history.runs()
         assert (old.name, old.tags, old.note, old.units) == ("old", ["legacy"], "from v1", 20000.0)
-        new = history.save(a_run(tags=["after"]))
+        new = history.save(a_run(labels=LabelsRecord(tags=["after"])))
         assert [r.id for r in history.runs(Filter(tag="after"))] == [new]
     db = sqlite3.connect(tmp_path / "history.sqlite3")
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
@@ -305,14 +309,16 @@ def test_prune_from_the_command_line(tmp_path: Path) -> None:
 
 def test_bytes_that_were_not_utf8_are_saved_and_come_back_exactly(tmp_path: Path) -> None:
     env = {"AICARBON_HOME": str(tmp_path)}
-    odd = a_run(command=["python", "caf\udce9.py"], tags=["t\udcff"], note="n\udcfe")
+    odd = a_run(command=["python", "caf\udce9.py"], labels=LabelsRecord(tags=["t\udcff"], note="n\udcfe"))
     with History.open(env) as history:
         run_id = history.save(odd)
         (summary,) = history.runs()
         assert summary.command == ["python", "caf\udce9.py"]  # from the JSON column: exact
         assert summary.tags == ["t\\udcff"] and summary.note == "n\\udcfe"  # visible escapes
         assert history.runs(Filter(command="caf\\udce9"))[0].id == run_id
-        assert history.get(run_id).command == odd.command and history.get(run_id).note == odd.note
+        assert (
+            history.get(run_id).command == odd.command and history.get(run_id).labels.note == odd.labels.note
+        )
 
 
 def test_a_long_command_gives_way_to_its_tags_in_the_listing(tmp_path: Path) -> None:
@@ -320,7 +326,7 @@ def test_a_long_command_gives_way_to_its_tags_in_the_listing(tmp_path: Path) -> 
 
     env = {"AICARBON_HOME": str(tmp_path)}
     with History.open(env) as history:
-        history.save(a_run(command=["python", "x" * 200], tags=["nightly", "a100"]))
+        history.save(a_run(command=["python", "x" * 200], labels=LabelsRecord(tags=["nightly", "a100"])))
         text = render(history.runs(), history.path)
     line = text.splitlines()[1]
     assert line.endswith("…  [nightly, a100]") and len(line) <= 80, line

@@ -82,7 +82,7 @@ def test_a_run_with_a_refused_gpu_runs_and_says_the_total_is_partial() -> None:
     fakes = gpus(2, step_mj=1_000)
     fakes[0].refused = True
     run, exit_ = measure_with(fakes, "pass")
-    assert exit_.status == 0 and [d.id for d in run.domains] == ["gpu:1"]
+    assert exit_.status == 0 and [d.id for d in run.energy.domains] == ["gpu:1"]
     assert run.partial and run.unavailable[0].sensor == "nvml gpu:0"
 
 
@@ -189,7 +189,7 @@ def test_a_run_whose_gpu_query_fails_still_runs_and_counts_the_gpu_flagged() -> 
     fakes = [FakeGpu(uuid=UUIDS[0], step_mj=2_000, process_error=FakeLibraryMismatch("driver too old"))]
     run, exit_ = measure_with(fakes, "import time; time.sleep(0.4)")
     assert exit_.status == 0
-    (gpu,) = run.domains
+    (gpu,) = run.energy.domains
     assert gpu.energy_j > 0 and gpu.attributed_j == pytest.approx(gpu.energy_j)
     assert gpu.owner_unknown_s > 0 and "could not be read" in (gpu.owner_note or "")
     buffer = io.StringIO()

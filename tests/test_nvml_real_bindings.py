@@ -111,6 +111,6 @@ def test_a_run_on_an_old_driver_runs_the_command_and_attributes_its_gpu() -> Non
         )
         run, exit_ = measure_command([sys.executable, "-c", "import time; time.sleep(0.5)"], options)
     assert exit_.status == 0
-    (gpu,) = run.domains
+    (gpu,) = run.energy.domains
     assert gpu.energy_j > 0 and gpu.attributed_j >= 0.97 * gpu.energy_j
     assert gpu.owner_unknown_s == 0 and gpu.owner_note is None  # told by PID, via the _v2 call

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from aicarbon.history.store import History
-from aicarbon.records.run import Run
+from aicarbon.records.run import LabelsRecord, Run
 from browser import file_url, find_chromium, visit
 from conftest import call_aicarbon, run_aicarbon
 
@@ -31,9 +31,7 @@ def hostile_run() -> Run:
     return replace(
         run,
         command=[FORMULA, SCRIPT, ATTRIBUTE, MARKDOWN_LINK, "\x1b]0;pwned\x07"],
-        name=SCRIPT,
-        tags=["-1+2", ATTRIBUTE],
-        note=MARKDOWN_LINK,
+        labels=LabelsRecord(SCRIPT, ["-1+2", ATTRIBUTE], MARKDOWN_LINK),
         host=replace(run.host, hostname=f"{SCRIPT}\u202e"),
     )
 
@@ -150,7 +148,8 @@ def test_diff_puts_two_runs_side_by_side(saved: dict[str, str]) -> None:
 
 def test_diff_ratios_follow_the_figures(tmp_path: Path) -> None:
     base = Run.load(V1_RECORD)
-    double = replace(base, domains=[replace(d, energy_j=d.energy_j * 2) for d in base.domains])
+    doubled = [replace(d, energy_j=d.energy_j * 2) for d in base.energy.domains]
+    double = replace(base, energy=replace(base.energy, domains=doubled))
     base.save(tmp_path / "a.json")
     double.save(tmp_path / "b.json")
     out = call_aicarbon("diff", str(tmp_path / "a.json"), str(tmp_path / "b.json"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from aicarbon.history.store import History
 from aicarbon.records.codec import RecordError
-from aicarbon.records.run import PhaseRecord, Run
+from aicarbon.records.run import LabelsRecord, PhaseRecord, Run, WorkRecord
 from conftest import AICARBON, hermetic_env, run_aicarbon
 
 V1_RECORD = Path(__file__).resolve().parent / "data" / "run-v1-generate-text.json"
@@ -30,7 +30,7 @@ def home(tmp_path: Path) -> Path:
     """A history of two runs."""
     with History.open({"AICARBON_HOME": str(tmp_path / "home")}) as history:
         history.save(a_run())
-        history.save(a_run(tags=["second"]))
+        history.save(a_run(labels=LabelsRecord(tags=["second"])))
     return tmp_path / "home"
 
 
@@ -113,7 +113,7 @@ def test_a_quiet_run_whose_history_fails_keeps_its_record(tmp_path: Path) -> Non
     assert out.returncode == 3 and out.stderr.count("\n") == 1, out.stderr
     (saved,) = rescue.iterdir()
     assert f"the run record was saved to {saved} instead" in out.stderr
-    assert Run.load(saved).exit_status == 3
+    assert Run.load(saved).exit.status == 3
 
 
 def _record_with(tmp_path: Path, **changes: object) -> Path:
@@ -125,23 +125,26 @@ def _record_with(tmp_path: Path, **changes: object) -> Path:
 def test_the_reader_refuses_what_no_writer_produces(tmp_path: Path, cli) -> None:  # noqa: ANN001
     phase = PhaseRecord("p", 0, 0.0, 0.1, 1.0, 1.0)
     cases = [
-        ({"phases": [phase] * 10_001}, "work.phases: 10001 entries; aicarbon writes at most 10000"),
-        ({"phases": [replace(phase, depth=1_000_000)]}, "work.phases[0].depth: 1000000 is not from 0 to 999"),
-        ({"units_counted": 1e16}, "work.units_counted: 1e+16 is not from 0 to 1e+15"),
-        ({"units_counted": 1e300}, "work.units_counted: 1e+300 is not a finite number of a physical size"),
-        ({"phases": [replace(phase, units=1e16)]}, "work.phases[0].units: more than 1e+15"),
+        (WorkRecord(phases=[phase] * 10_001), "work.phases: 10001 entries; aicarbon writes at most 10000"),
+        (
+            WorkRecord(phases=[replace(phase, depth=1_000_000)]),
+            "work.phases[0].depth: 1000000 is not from 0 to 999",
+        ),
+        (WorkRecord(1e16), "work.units_counted: 1e+16 is not from 0 to 1e+15"),
+        (WorkRecord(1e300), "work.units_counted: 1e+300 is not a finite number of a physical size"),
+        (WorkRecord(phases=[replace(phase, units=1e16)]), "work.phases[0].units: more than 1e+15"),
     ]
-    for changes, says in cases:
-        path = _record_with(tmp_path, **changes)
+    for work, says in cases:
+        path = _record_with(tmp_path, work=work)
         with pytest.raises(RecordError, match=r".*") as caught:
             Run.load(path)
         assert says in str(caught.value)
         out = cli("report", str(path), "-f", "html")
         assert out.returncode == 2 and out.stdout == "" and says in out.stderr
     at_the_bounds = _record_with(
-        tmp_path, phases=[replace(phase, depth=999, units=1e15)] * 10_000, units_counted=1e15
+        tmp_path, work=WorkRecord(1e15, [replace(phase, depth=999, units=1e15)] * 10_000)
     )
-    assert len(Run.load(at_the_bounds).phases) == 10_000  # what a writer can produce is read
+    assert len(Run.load(at_the_bounds).work.phases) == 10_000  # what a writer can produce is read
 
 
 def test_the_history_keeps_every_bound_the_writer_keeps(tmp_path: Path) -> None:
@@ -158,11 +161,11 @@ def test_the_history_keeps_every_bound_the_writer_keeps(tmp_path: Path) -> None:
         for phase in reversed(opened):
             phase.__exit__(None, None, None)
     record = t.record
-    assert record is not None and record.units_counted == 1e15
-    assert len(record.phases) == 1000 and max(p.depth for p in record.phases) == 999
+    assert record is not None and record.work.units_counted == 1e15
+    assert len(record.work.phases) == 1000 and max(p.depth for p in record.work.phases) == 999
     assert any("1 phases were not opened: 1000 were open already" in n for n in record.notes)
     t.save(tmp_path / "r.json")
-    assert Run.load(tmp_path / "r.json").units_counted == 1e15
+    assert Run.load(tmp_path / "r.json").work.units_counted == 1e15
 
 
 def test_check_refuses_a_utf16_pyproject_as_run_does(tmp_path: Path, cli) -> None:  # noqa: ANN001

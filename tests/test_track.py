@@ -33,15 +33,19 @@ def test_a_tracked_block_gives_a_record_with_nested_phases_and_units(tmp_path: P
                     busy(0.03)
                 aicarbon.add_units(10)
     run = t.record
-    assert run is not None and run.command == ["demo"] and run.tree_method == "process CPU time (in-process)"
-    assert [(p.name, p.depth, p.units) for p in run.phases] == [
+    assert (
+        run is not None
+        and run.command == ["demo"]
+        and run.attribution.method == "process CPU time (in-process)"
+    )
+    assert [(p.name, p.depth, p.units) for p in run.work.phases] == [
         ("load", 0, 0.0),
         ("step", 1, 0.0),
         ("step", 1, 0.0),
         ("step", 1, 0.0),
         ("infer", 0, 30.0),
     ]
-    load, *steps, infer = run.phases
+    load, *steps, infer = run.work.phases
     assert load.energy_j > 0 and infer.energy_j >= sum(s.energy_j for s in steps) - 1e-9
     assert load.start_s < steps[0].start_s < infer.start_s + infer.duration_s
     assert sum(p.energy_j for p in (load, infer)) <= run.machine_energy_j + 1e-9
@@ -49,7 +53,7 @@ def test_a_tracked_block_gives_a_record_with_nested_phases_and_units(tmp_path: P
     t.save(tmp_path / "run.json")
     data = json.loads((tmp_path / "run.json").read_text(), parse_constant=lambda c: pytest.fail(c))
     assert [p["name"] for p in data["work"]["phases"]] == ["load", "step", "step", "step", "infer"]
-    assert Run.load(tmp_path / "run.json").phases == run.phases
+    assert Run.load(tmp_path / "run.json").work.phases == run.work.phases
 
 
 def test_the_report_shows_phases_summed_by_name(capsys: pytest.CaptureFixture[str]) -> None:
@@ -102,7 +106,7 @@ def test_an_exception_ends_open_phases_keeps_the_record_and_propagates() -> None
     with pytest.raises(KeyError), tracker, aicarbon.phase("doomed"):
         busy(0.02)
         raise KeyError("x")
-    assert tracker.record is not None and [p.name for p in tracker.record.phases] == ["doomed"]
+    assert tracker.record is not None and [p.name for p in tracker.record.work.phases] == ["doomed"]
 
 
 def test_the_callers_process_is_left_as_it_was() -> None:
@@ -159,7 +163,7 @@ def test_a_tracker_works_from_another_thread() -> None:
     thread.start()
     thread.join()
     (run,) = results
-    assert run is not None and [p.name for p in run.phases] == ["inside"]
+    assert run is not None and [p.name for p in run.work.phases] == ["inside"]
     assert run.attributed_energy_j > 0
 
 
@@ -197,14 +201,14 @@ def test_a_phase_whose_body_raised_is_closed_marked_and_the_exception_goes_on() 
     assert handle.record is not None and handle.record.failed == "RuntimeError"
     record = t.record
     assert record is not None
-    assert [(p.name, p.failed) for p in record.phases] == [
+    assert [(p.name, p.failed) for p in record.work.phases] == [
         ("step", None),
         ("step", "ValueError"),
         ("step", None),
         ("last", "RuntimeError"),
     ]
     again = type(record).from_dict(record.to_dict())
-    assert [p.failed for p in again.phases] == [None, "ValueError", None, "RuntimeError"]
+    assert [p.failed for p in again.work.phases] == [None, "ValueError", None, "RuntimeError"]
     buffer = io.StringIO()
     render(record, make_console(buffer, force_plain=True))
     text = " ".join(buffer.getvalue().split())

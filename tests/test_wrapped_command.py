@@ -37,7 +37,7 @@ def gpu_run() -> Run:
 
 
 def test_gpu_used_by_the_tree_is_attributed_and_the_lost_one_reported(gpu_run: Run) -> None:
-    gpus = {d.id: d for d in gpu_run.domains if d.kind == "gpu"}
+    gpus = {d.id: d for d in gpu_run.energy.domains if d.kind == "gpu"}
     used, lost = gpus["gpu:0"], gpus["gpu:1"]
     assert used.energy_j > 0 and used.failed is None
     # The command alone on the GPU for its whole run is charged all of it: the GPU is checked
@@ -80,7 +80,7 @@ def test_timeline_energy_agrees_with_domain_totals(gpu_run: Run) -> None:
     tl = gpu_run.timeline
     for i, domain_id in enumerate(tl.domains):
         timeline_j = sum(row[i] * d for row, d in zip(tl.power_w, tl.duration_s, strict=True))
-        total = next(d.energy_j for d in gpu_run.domains if d.id == domain_id)
+        total = next(d.energy_j for d in gpu_run.energy.domains if d.id == domain_id)
         assert timeline_j == pytest.approx(total, rel=0.01, abs=1e-3)
 
 

@@ -96,9 +96,11 @@ def _backfill_v2(db: sqlite3.Connection) -> None:
             continue  # an unreadable record keeps empty labels; `show` will say what is wrong
         db.execute(
             "UPDATE runs SET name = ?, note = ?, units = ?, emissions_g = ? WHERE id = ?",
-            (_sql_text(run.name), _sql_text(run.note), _units(run), _emissions(run), run_id),
+            (_sql_text(run.labels.name), _sql_text(run.labels.note), _units(run), _emissions(run), run_id),
         )
-        db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.tags])
+        db.executemany(
+            "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.labels.tags]
+        )
 
 
 _MIGRATIONS: dict[int, tuple[str, Callable[[sqlite3.Connection], None] | None]] = {
@@ -179,7 +181,7 @@ def parse_when(text: str, now: datetime | None = None) -> str:
 def _units(run: Run) -> float | None:
     if run.comparison is not None and run.comparison.units:
         return run.comparison.units
-    return run.units_counted or None
+    return run.work.units_counted or None
 
 
 def _emissions(run: Run) -> float | None:
@@ -335,7 +337,7 @@ class History:
         row = (
             _sql_text(run.start_utc),
             run.duration_s,
-            run.exit_status,
+            run.exit.status,
             json.dumps(run.command),  # ASCII: a lone surrogate is written \udcff
             _sql_text(run.command_line),
             run.machine_energy_j,
@@ -343,8 +345,8 @@ class History:
             run.method,
             _sql_text(run.host.hostname),
             record,  # strict JSON, ASCII
-            _sql_text(run.name),
-            _sql_text(run.note),
+            _sql_text(run.labels.name),
+            _sql_text(run.labels.note),
             _units(run),
             _emissions(run),
         )
@@ -358,7 +360,8 @@ class History:
                 )
                 run_id = int(cursor.lastrowid or 0)
                 db.executemany(
-                    "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.tags]
+                    "INSERT OR IGNORE INTO tags VALUES (?, ?)",
+                    [(run_id, _sql_text(t)) for t in run.labels.tags],
                 )
                 db.execute(_KEEP_NEWEST, (self.max_runs,))
         except sqlite3.Error as exc:

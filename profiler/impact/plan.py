@@ -175,8 +175,8 @@ class ImpactPlan:
         any, no grade (and a note saying why)."""
         if self.units is not None:
             return self
-        if run.units_counted > 0:
-            return self._but(units=run.units_counted)
+        if run.work.units_counted > 0:
+            return self._but(units=run.work.units_counted)
         if self.task_key is not None:
             run.notes.append(
                 f"no grade against {self.task_key}: give --units, or count units in the code "

@@ -175,7 +175,7 @@ def _finish(
             helper.join()
     left_running = tree.running_descendants()
     run = session.stop(list(argv), exit_)
-    run.descendants_left_running = left_running
+    run.attribution.descendants_left_running = left_running
     run.notes += channel_notes(channel)
     return run, exit_
 

@@ -171,11 +171,9 @@ class Session:
                 opened,
                 host_info(self._cpu, opened.gpu_names, opened.gpu_driver),
                 self.options.interval_s,
+                self.attribution.method,
+                self.book,
             )
-            run.tree_method = self.attribution.method
-            run.extrapolated_start_s = round(self.accumulator.extrapolated_s, 6)
-            run.phases = list(self.book.records)
-            run.units_counted = self.book.counted
             run.notes += book_notes(self.book)
             return run
         finally:
@@ -241,9 +239,23 @@ def build_run(
     opened: OpenSensors,
     host: HostRecord,
     interval_s: float,
+    method: str,
+    book: PhaseBook,
 ) -> Run:
     from .. import __version__
-    from ..records.run import DomainRecord, Run, TimelineRecord, UnavailableRecord
+    from ..records.run import (
+        AttributionRecord,
+        DomainRecord,
+        EnergyRecord,
+        ExitRecord,
+        LabelsRecord,
+        Run,
+        SamplingRecord,
+        TimelineRecord,
+        ToolRecord,
+        UnavailableRecord,
+        WorkRecord,
+    )
 
     failures = {f.domain_id: f for f in sampler.failures}
     domains: list[DomainRecord] = []
@@ -288,28 +300,33 @@ def build_run(
         peak_power_w=[_sig(b.peak_power_w) for b in buckets],
     )
     return Run(
+        tool=ToolRecord(version=__version__),
         command=command,
         start_utc=start_utc,
         end_utc=end_utc,
         duration_s=acc.duration_s,
-        exit_status=exit_.status,
-        exit_signal=exit_.signal,
-        received_signal=exit_.received_signal,
+        exit=ExitRecord(exit_.status, exit_.signal, exit_.received_signal),
         host=host,
-        interval_s=interval_s,
-        samples=acc.samples,
-        domains=domains,
+        sampling=SamplingRecord(
+            interval_s=interval_s,
+            samples=acc.samples,
+            sampler_cpu_s=sampler.cpu_s,
+            nvml_call_s=getattr(opened.nvml, "call_latency_s", None),
+            nvml_read_period_s=getattr(opened.nvml, "min_period_s", None),
+            extrapolated_start_s=round(acc.extrapolated_s, 6),
+        ),
+        energy=EnergyRecord(acc.peak_power_w, domains),
+        attribution=AttributionRecord(
+            tree_cpu_s=acc.tree_cpu_s,
+            machine_busy_cpu_s=acc.machine_busy_s,
+            gpus_shared_with_other_processes=sorted(sampler.shared_gpus),
+            method=method,
+        ),
         unavailable=[UnavailableRecord(u.sensor, u.reason, u.fix, u.uncounted) for u in opened.unavailable],
-        tree_cpu_s=acc.tree_cpu_s,
-        machine_busy_cpu_s=acc.machine_busy_s,
-        peak_power_w=acc.peak_power_w,
-        timeline=timeline,
-        shared_gpus=sorted(sampler.shared_gpus),
         notes=list(opened.notes) + [e for s in opened.sensors for e in getattr(s, "events", [])],
-        tool_version=__version__,
-        sampler_cpu_s=sampler.cpu_s,
-        nvml_call_s=getattr(opened.nvml, "call_latency_s", None),
-        nvml_read_period_s=getattr(opened.nvml, "min_period_s", None),
+        labels=LabelsRecord(),
+        work=WorkRecord(book.counted, list(book.records)),
+        timeline=timeline,
     )
 
 

@@ -29,39 +29,21 @@ class RecordError(AicarbonError, ValueError):
 
 
 def decode(cls: type[T], data: object, where: str) -> T:
-    """An instance of the dataclass ``cls`` from ``data`` (a parsed JSON object)."""
+    """An instance of the dataclass ``cls`` from ``data`` (a parsed JSON object); ``where`` names
+    it in errors ("" for a whole record: its fields are named alone, ``exit.status``)."""
     if not isinstance(data, dict):
-        raise RecordError(f"{where}: expected an object, got {_kind(data)}")
+        raise RecordError(f"{where or 'the record'}: expected an object, got {_kind(data)}")
     hints = _hints(cls)  # type: ignore[arg-type]  # a dataclass type: hashable
     kwargs: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         if not f.init:
             continue
+        at = f"{where}.{f.name}" if where else f.name
         if f.name in data:
-            kwargs[f.name] = value(hints[f.name], data[f.name], f"{where}.{f.name}")
+            kwargs[f.name] = value(hints[f.name], data[f.name], at)
         elif f.default is MISSING and f.default_factory is MISSING:
-            raise RecordError(f"{where}.{f.name}: missing")
+            raise RecordError(f"{at}: missing")
     return cls(**kwargs)
-
-
-_REQUIRED = object()
-
-
-def take(data: object, dotted: str, tp: Any, default: Any = _REQUIRED) -> Any:
-    """The value at ``a.b.c`` in nested objects, checked against ``tp``; ``default`` when the
-    last key is absent and a default is given (a field added after the schema's first version)."""
-    node = data
-    walked = ""
-    for key in dotted.split("."):
-        if not isinstance(node, dict):
-            raise RecordError(f"{walked or 'the record'}: expected an object, got {_kind(node)}")
-        walked = f"{walked}.{key}" if walked else key
-        if key not in node:
-            if default is not _REQUIRED and walked == dotted:
-                return default
-            raise RecordError(f"{walked}: missing")
-        node = node[key]
-    return value(tp, node, dotted)
 
 
 def value(tp: Any, data: object, where: str) -> Any:

@@ -8,15 +8,14 @@ store and the CI gate read this record, never the sampler.
 from __future__ import annotations
 
 import shlex
-from dataclasses import asdict, dataclass, field, is_dataclass
-from functools import cache
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 from ..limits import MAX_FAILURE_CHARS, MAX_TIMELINE_POINTS, MAX_UNITS
 from ..limits import MAX_OPEN_PHASES as MAX_OPEN
 from ..limits import MAX_PHASES as MAX_RECORDS
-from .codec import RecordError, dumps, read_json_file, take
+from .codec import RecordError, dumps, read_json_file, value
 from .output_file import write_text
 
 SCHEMA = "aicarbon.run/3"
@@ -261,42 +260,102 @@ class TimelineRecord:
             raise RecordError("timeline: a negative duration or power")
 
 
+@dataclass(kw_only=True)
+class ToolRecord:
+    """What wrote the record."""
+
+    name: str = "aicarbon"
+    version: str
+
+
 @dataclass
+class ExitRecord:
+    """How the measured command ended."""
+
+    status: int  # 0 to 255; 128 + N for a command killed by signal N
+    signal: int | None  # the signal that killed it
+    received_signal: int | None  # a signal aicarbon received and forwarded (Ctrl-C)
+
+
+@dataclass(kw_only=True)
+class SamplingRecord:
+    interval_s: float
+    samples: int
+    sampler_cpu_s: float  # CPU time of aicarbon's sampling thread: its own overhead
+    nvml_call_s: float | None = None  # one NVML energy-counter call, measured at start
+    nvml_read_period_s: float | None = None  # GPU counters were read at most this often
+    # Seconds at the start, while the sensors opened beside the starting command, whose energy
+    # was extrapolated from the first interval's power (0: read from the start). Version 3.
+    extrapolated_start_s: float = 0.0
+
+
+@dataclass
+class EnergyRecord:
+    """Energy per domain (the totals, method and average power are derived: ``Run``)."""
+
+    peak_power_w: float
+    domains: list[DomainRecord]
+
+
+@dataclass(kw_only=True)
+class AttributionRecord:
+    """The measured code's share of the machine's energy, and how it was followed."""
+
+    tree_cpu_s: float
+    machine_busy_cpu_s: float
+    gpus_shared_with_other_processes: list[str]
+    method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
+    descendants_left_running: int = 0  # processes of the tree still running when it ended
+
+    @property
+    def cpu_share(self) -> float | None:
+        """The tree's share of the machine's busy CPU time (None: no busy time was seen)."""
+        if self.machine_busy_cpu_s <= 0:
+            return None
+        return min(self.tree_cpu_s / self.machine_busy_cpu_s, 1.0) if self.tree_cpu_s > 0 else 0.0
+
+
+@dataclass
+class LabelsRecord:
+    """Given by the user: ``aicarbon.track(name=)``, ``--tag``, ``--note``. Version 2."""
+
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+    note: str | None = None
+
+
+@dataclass
+class WorkRecord:
+    """What the measured code reported: units of work (``aicarbon.add_units``) and phases
+    (``aicarbon.phase``). At the top level in version 1."""
+
+    units_counted: float = 0.0
+    phases: list[PhaseRecord] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
 class Run:
+    """One measured run: its fields are the JSON record's, in its order, part for part
+    (docs/run-record.md); the figures that follow from them are properties, written to the
+    JSON beside them and recomputed when it is read."""
+
+    tool: ToolRecord
     command: list[str]
     start_utc: str
     end_utc: str
     duration_s: float
-    exit_status: int
-    exit_signal: int | None
-    received_signal: int | None
+    exit: ExitRecord
     host: HostRecord
-    interval_s: float
-    samples: int
-    domains: list[DomainRecord]
+    sampling: SamplingRecord
+    energy: EnergyRecord
+    attribution: AttributionRecord
     unavailable: list[UnavailableRecord]
-    tree_cpu_s: float
-    machine_busy_cpu_s: float
-    peak_power_w: float
+    notes: list[str]
+    labels: LabelsRecord
+    work: WorkRecord
     timeline: TimelineRecord
-    shared_gpus: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    tool_version: str = ""
-    sampler_cpu_s: float = 0.0  # CPU time of aicarbon's sampling thread: its own overhead
-    nvml_call_s: float | None = None  # one NVML energy-counter call, measured at start
-    nvml_read_period_s: float | None = None  # GPU counters were read at most this often
     impact: ImpactRecord | None = None  # emissions and water (None: not computed)
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
-    tree_method: str = "proc walk"  # how the tree's CPU time was followed (cgroup or /proc)
-    descendants_left_running: int = 0  # processes of the tree still running when it ended
-    # Seconds at the start, while the sensors opened beside the starting command, whose energy
-    # was extrapolated from the first interval's power (0: read from the start).
-    extrapolated_start_s: float = 0.0
-    phases: list[PhaseRecord] = field(default_factory=list)  # aicarbon.phase() intervals
-    units_counted: float = 0.0  # reported by the measured code (aicarbon.add_units)
-    name: str | None = None  # labels given by the user (aicarbon.track(name=), --tag, --note)
-    tags: list[str] = field(default_factory=list)
-    note: str | None = None
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -307,7 +366,7 @@ class Run:
 
     @property
     def counted(self) -> list[DomainRecord]:
-        return [d for d in self.domains if d.in_total]
+        return [d for d in self.energy.domains if d.in_total]
 
     @property
     def machine_energy_j(self) -> float:
@@ -332,26 +391,33 @@ class Run:
         methods = {d.method for d in self.counted}
         return methods.pop() if len(methods) == 1 else ("mixed" if methods else "none")
 
-    @property
-    def cpu_share(self) -> float | None:
-        if self.machine_busy_cpu_s <= 0:
-            return None
-        return min(self.tree_cpu_s / self.machine_busy_cpu_s, 1.0) if self.tree_cpu_s > 0 else 0.0
-
     # -- JSON ----------------------------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
-        """The record's JSON object, laid out by ``LAYOUT``."""
-        data: dict[str, Any] = {"schema": SCHEMA}
-        for at in LAYOUT:
-            value = at.constant if at.field is None else getattr(self, at.field)
-            _put(data, at.path, _plain(value))
+        """The record's JSON object: the fields, part for part, and the derived figures beside
+        them (``energy``'s totals, ``attribution.cpu_share``)."""
+        data: dict[str, Any] = {"schema": SCHEMA, **asdict(self)}
+        data["energy"] = {
+            "machine_j": self.machine_energy_j,
+            "attributed_j": self.attributed_energy_j,
+            "method": self.method,
+            "partial": self.partial,
+            "average_power_w": self.average_power_w,
+            **data["energy"],
+        }
+        attribution = data["attribution"]
+        data["attribution"] = {
+            "tree_cpu_s": attribution.pop("tree_cpu_s"),
+            "machine_busy_cpu_s": attribution.pop("machine_busy_cpu_s"),
+            "cpu_share": self.attribution.cpu_share,
+            **attribution,
+        }
         return data
 
     @classmethod
     def from_dict(cls, data: object, where: str = "the record") -> Run:
         """A run from parsed JSON, every field checked (``RecordError`` names the first bad one);
-        versions 1 and 2 read through ``LAYOUT`` too (``since`` and ``v1_path``)."""
+        versions 1 and 2 are read as the version 3 they would be (``upgraded``)."""
         schema = data.get("schema") if isinstance(data, dict) else None
         if not isinstance(schema, str) or not schema.startswith("aicarbon.run/"):
             raise RecordError(f"{where} is not an aicarbon run record (no 'schema': 'aicarbon.run/N' field)")
@@ -360,23 +426,11 @@ class Run:
             raise RecordError(f"run record schema {schema} is not supported (this version reads {readable})")
         assert isinstance(data, dict)  # the schema check above needs an object
         version = int(schema.rsplit("/", 1)[1])
-        hints = _run_hints()
         try:
             # Before decoding them: a list far beyond what a writer produces costs its size.
             _refuse_long(data, "phases" if version == 1 else "work.phases", MAX_RECORDS)
             _refuse_long(data, "timeline.t_s", MAX_TIMELINE_POINTS)
-            kwargs: dict[str, Any] = {}
-            for at in LAYOUT:
-                if at.field is None or at.derived:
-                    continue  # a constant, or a figure recomputed from the fields
-                if version < at.since:
-                    kwargs[at.field] = _fresh(at.default)  # not in that version: its default
-                    continue
-                path = at.v1_path if version == 1 and at.v1_path else at.path
-                kwargs[at.field] = take(
-                    data, path, hints[at.field], *([] if at.default is _NEEDED else [at.default])
-                )
-            run = cls(**kwargs)
+            run: Run = value(Run, upgraded(data, version), "")
             run.check()
         except RecordError as exc:
             raise RecordError(f"{where} is not a valid run record: {exc}") from None
@@ -384,35 +438,34 @@ class Run:
 
     def check(self) -> None:
         """The consistency a renderer relies on, beyond each field's type."""
-        if not 0 <= self.exit_status <= 255:
-            raise RecordError(f"exit.status: {self.exit_status} is not an exit status (0 to 255)")
-        for name, signum in (("signal", self.exit_signal), ("received_signal", self.received_signal)):
+        exit_ = self.exit
+        if not 0 <= exit_.status <= 255:
+            raise RecordError(f"exit.status: {exit_.status} is not an exit status (0 to 255)")
+        for name, signum in (("signal", exit_.signal), ("received_signal", exit_.received_signal)):
             if signum is not None and not 1 <= signum <= 64:
                 raise RecordError(f"exit.{name}: {signum} is not a signal number")
-        if self.interval_s <= 0 or self.samples < 0:
+        sampling = self.sampling
+        if sampling.interval_s <= 0 or sampling.samples < 0:
             raise RecordError("sampling: the interval must be positive and the sample count not negative")
-        figures = [("duration_s", self.duration_s), ("energy.peak_power_w", self.peak_power_w)]
-        figures += [("attribution.tree_cpu_s", self.tree_cpu_s)]
-        figures += [("attribution.machine_busy_cpu_s", self.machine_busy_cpu_s)]
-        for i, d in enumerate(self.domains):
+        attribution = self.attribution
+        figures = [("duration_s", self.duration_s), ("energy.peak_power_w", self.energy.peak_power_w)]
+        figures += [("attribution.tree_cpu_s", attribution.tree_cpu_s)]
+        figures += [("attribution.machine_busy_cpu_s", attribution.machine_busy_cpu_s)]
+        for i, d in enumerate(self.energy.domains):
             figures += [(f"energy.domains[{i}].energy_j", d.energy_j)]
             figures += [(f"energy.domains[{i}].attributed_j", d.attributed_j)]
             figures += [(f"energy.domains[{i}].owner_unknown_s", d.owner_unknown_s)]
-        figures += [("attribution.descendants_left_running", self.descendants_left_running)]
-        figures += [("sampling.extrapolated_start_s", self.extrapolated_start_s)]
+        figures += [("attribution.descendants_left_running", attribution.descendants_left_running)]
+        figures += [("sampling.extrapolated_start_s", sampling.extrapolated_start_s)]
         for name in ("nvml_call_s", "nvml_read_period_s"):
-            number = getattr(self, name)
+            number = getattr(sampling, name)
             if number is not None:
                 figures += [(f"sampling.{name}", number)]
         for name, number in figures:
             if number < 0:
                 raise RecordError(f"{name}: {number:g} is negative")
-        for i, p in enumerate(self.phases):
-            for name in ("start_s", "duration_s", "energy_j", "attributed_j", "units"):
-                if getattr(p, name) < 0:
-                    raise RecordError(f"phases[{i}].{name}: {getattr(p, name):g} is negative")
         self._check_work()
-        ids = [d.id for d in self.domains]
+        ids = [d.id for d in self.energy.domains]
         if len(set(ids)) != len(ids):
             raise RecordError("energy.domains: two domains have the same id")
         self.timeline.check(set(ids))
@@ -422,9 +475,13 @@ class Run:
     def _check_work(self) -> None:
         """The bounds every writer keeps (phases.PhaseBook): a record beyond them was not
         written by aicarbon, and rendering it could take minutes and gigabytes."""
-        if len(self.phases) > MAX_RECORDS:
-            raise RecordError(f"work.phases: {len(self.phases)} phases; aicarbon keeps at most {MAX_RECORDS}")
-        for i, p in enumerate(self.phases):
+        phases = self.work.phases
+        if len(phases) > MAX_RECORDS:
+            raise RecordError(f"work.phases: {len(phases)} phases; aicarbon keeps at most {MAX_RECORDS}")
+        for i, p in enumerate(phases):
+            for name in ("start_s", "duration_s", "energy_j", "attributed_j", "units"):
+                if getattr(p, name) < 0:
+                    raise RecordError(f"work.phases[{i}].{name}: {getattr(p, name):g} is negative")
             if not 0 <= p.depth < MAX_OPEN:
                 raise RecordError(f"work.phases[{i}].depth: {p.depth} is not from 0 to {MAX_OPEN - 1}")
             if p.failed is not None and not 0 < len(p.failed) <= MAX_FAILURE_CHARS:
@@ -433,8 +490,9 @@ class Run:
                 )
             if p.units > MAX_UNITS:
                 raise RecordError(f"work.phases[{i}].units: more than {MAX_UNITS:.0e}")
-        if not 0 <= self.units_counted <= MAX_UNITS:
-            raise RecordError(f"work.units_counted: {self.units_counted:g} is not from 0 to {MAX_UNITS:.0e}")
+        units = self.work.units_counted
+        if not 0 <= units <= MAX_UNITS:
+            raise RecordError(f"work.units_counted: {units:g} is not from 0 to {MAX_UNITS:.0e}")
         if self.comparison is not None and (self.comparison.units or 0) > MAX_UNITS:
             raise RecordError(f"comparison.units: more than {MAX_UNITS:.0e}")
 
@@ -453,90 +511,16 @@ class Run:
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
 
 
-_NEEDED = object()  # a field every record of its versions has
-
-
-@dataclass(frozen=True)
-class At:
-    """Where one figure of ``Run`` sits in the JSON record."""
-
-    path: str  # dotted: "exit.status"
-    field: str | None  # the Run attribute (None: ``constant``)
-    derived: bool = False  # written, never read: recomputed from the fields (energy.machine_j)
-    default: Any = _NEEDED  # for a record without it (a field added within a version)
-    since: int = 1  # the schema version that added it (older ones get ``default``)
-    v1_path: str | None = None  # where version 1 kept it
-    constant: Any = None
-
-
-# The record's JSON, in its order: to_dict and from_dict both follow this one table.
-LAYOUT: tuple[At, ...] = (
-    At("tool.name", None, constant="aicarbon"),
-    At("tool.version", "tool_version"),
-    At("command", "command"),
-    At("start_utc", "start_utc"),
-    At("end_utc", "end_utc"),
-    At("duration_s", "duration_s"),
-    At("exit.status", "exit_status"),
-    At("exit.signal", "exit_signal"),
-    At("exit.received_signal", "received_signal"),
-    At("host", "host"),
-    At("sampling.interval_s", "interval_s"),
-    At("sampling.samples", "samples"),
-    At("sampling.sampler_cpu_s", "sampler_cpu_s"),
-    At("sampling.nvml_call_s", "nvml_call_s", default=None),
-    At("sampling.nvml_read_period_s", "nvml_read_period_s", default=None),
-    At("sampling.extrapolated_start_s", "extrapolated_start_s", default=0.0, since=3),
-    At("energy.machine_j", "machine_energy_j", derived=True),
-    At("energy.attributed_j", "attributed_energy_j", derived=True),
-    At("energy.method", "method", derived=True),
-    At("energy.partial", "partial", derived=True),
-    At("energy.average_power_w", "average_power_w", derived=True),
-    At("energy.peak_power_w", "peak_power_w"),
-    At("energy.domains", "domains"),
-    At("attribution.tree_cpu_s", "tree_cpu_s"),
-    At("attribution.machine_busy_cpu_s", "machine_busy_cpu_s"),
-    At("attribution.cpu_share", "cpu_share", derived=True),
-    At("attribution.gpus_shared_with_other_processes", "shared_gpus"),
-    At("attribution.method", "tree_method", default="proc walk"),
-    At("attribution.descendants_left_running", "descendants_left_running", default=0),
-    At("unavailable", "unavailable"),
-    At("notes", "notes"),
-    At("labels.name", "name", default=None, since=2),
-    At("labels.tags", "tags", default=[], since=2),
-    At("labels.note", "note", default=None, since=2),
-    At("work.units_counted", "units_counted", default=0.0, v1_path="units_counted"),
-    At("work.phases", "phases", default=[], v1_path="phases"),
-    At("timeline", "timeline"),
-    At("impact", "impact", default=None),
-    At("comparison", "comparison", default=None),
-)
-
-
-@cache
-def _run_hints() -> dict[str, Any]:
-    return get_type_hints(Run)
-
-
-def _put(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    node = data
-    for key in parents:
-        node = node.setdefault(key, {})
-    node[last] = value
-
-
-def _plain(value: Any) -> Any:
-    """A field as JSON data: records as objects, lists copied."""
-    if is_dataclass(value) and not isinstance(value, type):
-        return asdict(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _fresh(default: Any) -> Any:
-    return list(default) if isinstance(default, list) else default
+def upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
+    """A record of an older version laid out as version 3 (a shallow copy; ``data`` is left as
+    it is). Version 1 kept ``phases`` and ``units_counted`` at the top level and had no labels;
+    version 2 had no ``extrapolated_start_s`` and no failed phases, both with defaults."""
+    if version != 1:
+        return data
+    data = dict(data)
+    data["work"] = {key: data.pop(key) for key in ("units_counted", "phases") if key in data}
+    data["labels"] = {}
+    return data
 
 
 def _refuse_long(data: dict[str, Any], dotted: str, limit: int) -> None:
@@ -549,12 +533,19 @@ def _refuse_long(data: dict[str, Any], dotted: str, limit: int) -> None:
 
 __all__ = [
     "SCHEMA",
+    "AttributionRecord",
     "DomainRecord",
+    "EnergyRecord",
+    "ExitRecord",
     "HostRecord",
     "ImplausibleRecord",
+    "LabelsRecord",
     "PhaseRecord",
     "RecordError",
     "Run",
+    "SamplingRecord",
     "TimelineRecord",
+    "ToolRecord",
     "UnavailableRecord",
+    "WorkRecord",
 ]

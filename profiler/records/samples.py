@@ -162,7 +162,7 @@ def fingerprint_of(run: Run, git_commit: str | None = None) -> Fingerprint:
         gpus=gpus,
         kernel=run.host.kernel,
         driver=run.host.gpu_driver,
-        aicarbon_version=run.tool_version,
+        aicarbon_version=run.tool.version,
         git_commit=git_commit,
     )
 
@@ -196,7 +196,7 @@ def from_runs(
             for r in runs
         ],
         warmup=warmup,
-        interval_s=first.interval_s,
+        interval_s=first.sampling.interval_s,
         units=units,
         unit_name=unit_name,
     )
@@ -204,4 +204,4 @@ def from_runs(
 
 def _status(run: Run) -> int:
     """The exit status; killed by a signal: 128 + N, as a shell says it (the record keeps both)."""
-    return run.exit_status if run.exit_signal is None else max(run.exit_status, 128 + run.exit_signal)
+    return run.exit.status if run.exit.signal is None else max(run.exit.status, 128 + run.exit.signal)

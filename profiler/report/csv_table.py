@@ -49,15 +49,15 @@ def render(run: Run) -> str:
     total = run.machine_energy_j
     emissions = run.impact.emissions_g if run.impact is not None else None
     units = run.comparison.units if run.comparison is not None else None
-    for d in run.domains:
+    for d in run.energy.domains:
         share = d.energy_j / total if total > 0 and d.in_total else 0.0
         out.writerow(
             [
                 cell(run.start_utc),
                 cell(run.command_line),
-                cell(run.name or ""),
-                cell(";".join(run.tags)),
-                run.exit_status,
+                cell(run.labels.name or ""),
+                cell(";".join(run.labels.tags)),
+                run.exit.status,
                 run.duration_s,
                 cell(d.id),
                 cell(d.kind),

@@ -60,8 +60,10 @@ def render(a: Run, b: Run, a_name: str = "A", b_name: str = "B") -> str:
         return fmt_energy(v, unit)
 
     row("Energy (machine)", a.machine_energy_j, b.machine_energy_j, energy)
-    ids = [d.id for d in a.domains] + [d.id for d in b.domains if d.id not in {x.id for x in a.domains}]
-    by_a, by_b = {d.id: d for d in a.domains}, {d.id: d for d in b.domains}
+    ids = [d.id for d in a.energy.domains] + [
+        d.id for d in b.energy.domains if d.id not in {x.id for x in a.energy.domains}
+    ]
+    by_a, by_b = {d.id: d for d in a.energy.domains}, {d.id: d for d in b.energy.domains}
     for domain_id in ids:
         da, db = by_a.get(domain_id), by_b.get(domain_id)
         known = da or db
@@ -76,7 +78,7 @@ def render(a: Run, b: Run, a_name: str = "A", b_name: str = "B") -> str:
     row("Energy (your command)", a.attributed_energy_j, b.attributed_energy_j, energy)
     row("Duration", a.duration_s, b.duration_s, fmt_duration)
     row("Average power", a.average_power_w, b.average_power_w, fmt_power)
-    row("Peak power", a.peak_power_w, b.peak_power_w, fmt_power)
+    row("Peak power", a.energy.peak_power_w, b.energy.peak_power_w, fmt_power)
     if _per_unit(a) is not None or _per_unit(b) is not None:
         row("Energy per unit", _per_unit(a), _per_unit(b), fmt_energy)
     ea = a.impact.emissions_g if a.impact else None
@@ -85,8 +87,8 @@ def render(a: Run, b: Run, a_name: str = "A", b_name: str = "B") -> str:
         row("CO2e", ea, eb, fmt_mass_g)
     lines.append(
         _cell("Exit status", LABEL_W, right=False)
-        + _cell(str(a.exit_status), VALUE_W)
-        + _cell(str(b.exit_status), VALUE_W)
+        + _cell(str(a.exit.status), VALUE_W)
+        + _cell(str(b.exit.status), VALUE_W)
     )
     if a.method != b.method or a.host.hostname != b.host.hostname:
         note = (

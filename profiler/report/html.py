@@ -52,7 +52,7 @@ def h(text: object) -> str:
 
 
 def render(run: Run) -> str:
-    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.domains]))
+    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.energy.domains]))
     title = f"aicarbon: {run.command_line}"
     parts = [
         "<!DOCTYPE html>",
@@ -62,7 +62,7 @@ def render(run: Run) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{h(title[:200])}</title><style>{_CSS}</style></head><body>",
         f"<h1>aicarbon run report</h1><p><code>{h(run.command_line)}</code></p>",
-        f'<p class="facts">exit {run.exit_status} · {h(fmt_duration(run.duration_s))} · started '
+        f'<p class="facts">exit {run.exit.status} · {h(fmt_duration(run.duration_s))} · started '
         f"{h(run.start_utc)} · host {h(run.host.hostname)} · {h(run.host.cpu_model)}"
         f"{' · ' + h(', '.join(run.host.gpus)) if run.host.gpus else ''}</p>",
     ]
@@ -74,7 +74,7 @@ def render(run: Run) -> str:
     parts.append(power_chart(run))
     parts.append("<h2>Energy</h2>")
     parts.append(_energy_table(run, unit))
-    if run.phases:
+    if run.work.phases:
         parts.append("<h2>Phases</h2>")
         parts.append(_phase_table(run, unit))
     if run.impact is not None:
@@ -85,7 +85,7 @@ def render(run: Run) -> str:
         parts.append(_scale(run))
     parts.append("<h2>Details</h2>")
     parts.append("<pre>" + "\n".join(h(line) for line in detail_lines(run, unit)) + "</pre>")
-    parts.append(f'<p class="facts">aicarbon {h(run.tool_version)} · record schema aicarbon.run</p>')
+    parts.append(f'<p class="facts">aicarbon {h(run.tool.version)} · record schema aicarbon.run</p>')
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -120,7 +120,7 @@ def _energy_table(run: Run, unit: str) -> str:
         '<table><tr><th>Domain</th><th class="n">Energy</th><th class="n">Avg power</th><th>How</th>'
         '<th class="n">Your command</th><th>Share</th></tr>'
     ]
-    for i, d in enumerate(run.domains):
+    for i, d in enumerate(run.energy.domains):
         share = 100 * d.energy_j / total if d.in_total else 0.0
         approx = "~" if d.estimated else ""
         rows.append(
@@ -218,7 +218,7 @@ def power_chart(run: Run) -> str:
     tl = run.timeline
     counted = {d.id for d in run.counted}
     domains: list[tuple[int, DomainRecord]] = [
-        (tl.domains.index(d.id), d) for d in run.domains if d.id in tl.domains
+        (tl.domains.index(d.id), d) for d in run.energy.domains if d.id in tl.domains
     ]
     if not tl.t_s or not domains:
         return '<p class="facts">No power timeline in this record.</p>'

@@ -8,10 +8,10 @@ from ..records.run import Run
 def label_text(run: Run) -> str:
     """``name · tags: a, b · note: ...``, or "" for an unlabelled run."""
     parts = []
-    if run.name:
-        parts.append(f"name: {run.name}")
-    if run.tags:
-        parts.append(f"tags: {', '.join(run.tags)}")
-    if run.note:
-        parts.append(f"note: {run.note}")
+    if run.labels.name:
+        parts.append(f"name: {run.labels.name}")
+    if run.labels.tags:
+        parts.append(f"tags: {', '.join(run.labels.tags)}")
+    if run.labels.note:
+        parts.append(f"note: {run.labels.note}")
     return " · ".join(parts)

@@ -30,10 +30,10 @@ def md(text: str) -> str:
 
 def render(run: Run) -> str:
     run = escaped_copy(run)
-    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.domains]))
+    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.energy.domains]))
     out = [f"## aicarbon: {md(run.command_line)}", ""]
     facts = [
-        f"exit {run.exit_status}",
+        f"exit {run.exit.status}",
         fmt_duration(run.duration_s),
         f"started {md(run.start_utc)}",
         f"host {md(run.host.hostname)}",
@@ -48,7 +48,7 @@ def render(run: Run) -> str:
     else:
         out += ["| Domain | Energy | Avg power | How | Your command |", "|---|---:|---:|---|---:|"]
         duration = run.duration_s or 1.0
-        for d in run.domains:
+        for d in run.energy.domains:
             mark = "" if d.in_total else " \\*"
             out.append(
                 f"| {md(d.label)}{mark} | {fmt_energy(d.energy_j, unit)} "

@@ -58,7 +58,7 @@ def how_measured(domain: DomainRecord) -> str:
 def render(run: Run, console: Console) -> None:
     run = escaped_copy(run)
     plain = not console.is_terminal
-    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.domains]))
+    unit = energy_unit(max([run.machine_energy_j] + [d.energy_j for d in run.energy.domains]))
     console.print(_header(run))
     labels = label_text(run)
     if labels:
@@ -81,7 +81,7 @@ def render(run: Run, console: Console) -> None:
     table.add_column("How")
     table.add_column("Your command", justify="right")
     duration = run.duration_s or 1.0
-    for d in run.domains:
+    for d in run.energy.domains:
         energy = fmt_energy(d.energy_j, unit)
         if d.estimated and d.low_j is not None and d.high_j is not None:
             energy = f"≈{energy}" if not plain else f"~{energy}"
@@ -96,7 +96,7 @@ def render(run: Run, console: Console) -> None:
             fmt_energy(d.attributed_j, unit) if d.in_total else "",
             style="dim" if not d.in_total else None,
         )
-    if run.domains:
+    if run.energy.domains:
         table.add_row(
             Text("Total", style="bold"),
             Text(fmt_energy(run.machine_energy_j, unit), style="bold"),
@@ -118,7 +118,7 @@ def render(run: Run, console: Console) -> None:
             unicode=console.encoding.lower().startswith("utf") and not plain,
         )
         console.print(
-            f"Power  {line}  avg {fmt_power(run.average_power_w)} · peak {fmt_power(run.peak_power_w)}"
+            f"Power  {line}  avg {fmt_power(run.average_power_w)} · peak {fmt_power(run.energy.peak_power_w)}"
         )
     for line in attribution_lines(run, unit):
         console.print(line)
@@ -154,7 +154,7 @@ def _print_problems(run: Run, console: Console) -> None:
 def problem_lines(run: Run) -> list[str]:
     """Domains out of the total, failures, faults, leftovers, unavailable sensors, notes."""
     lines: list[str] = []
-    for d in run.domains:
+    for d in run.energy.domains:
         if not d.in_total:
             lines.append(f"* {d.label}: shown for reference, not added to the total.")
         if d.failed:
@@ -169,9 +169,10 @@ def problem_lines(run: Run) -> list[str]:
                 f"! {d.label}: {d.implausible_readings} implausible reading(s){claim}, more than it "
                 "can draw: a sensor fault; counted at its last plausible power instead."
             )
-    if run.descendants_left_running:
+    left_running = run.attribution.descendants_left_running
+    if left_running:
         lines.append(
-            f"Note: {run.descendants_left_running} process(es) the command started were still running "
+            f"Note: {left_running} process(es) the command started were still running "
             "when it exited; they are not measured after that."
         )
     for u in run.unavailable:
@@ -188,16 +189,16 @@ def attribution_lines(run: Run, unit: str) -> list[str]:
         return []
     total = run.machine_energy_j
     share = run.attributed_energy_j / total if total > 0 else 0.0
+    attribution = run.attribution
     lines = [
         f"Your command: {fmt_energy(run.attributed_energy_j, unit)} of {fmt_energy(total, unit)} "
-        f"({fmt_percent(share)}); CPU time {run.tree_cpu_s:.2f} s of "
-        f"{run.machine_busy_cpu_s:.2f} s busy."
+        f"({fmt_percent(share)}); CPU time {attribution.tree_cpu_s:.2f} s of "
+        f"{attribution.machine_busy_cpu_s:.2f} s busy."
     ]
-    if run.shared_gpus:
-        lines.append(
-            f"Shared GPUs (other processes used them too; all counted): {', '.join(run.shared_gpus)}"
-        )
-    for d in run.domains:
+    shared = attribution.gpus_shared_with_other_processes
+    if shared:
+        lines.append(f"Shared GPUs (other processes used them too; all counted): {', '.join(shared)}")
+    for d in run.energy.domains:
         if d.owner_unknown_s > 0:
             lines.append(
                 f"! {d.label}: {d.owner_note or 'in use, owner unknown'}. "
@@ -226,7 +227,7 @@ def phase_groups(run: Run) -> list[PhaseGroup]:
     that did not finish says so in its label: ``load [failed: ValueError]``, ``step x500
     [2 failed: KeyError, not ended]``."""
     groups: dict[tuple[int, str], list[PhaseRecord]] = {}
-    for p in sorted(run.phases, key=lambda p: (p.start_s, p.depth)):
+    for p in sorted(run.work.phases, key=lambda p: (p.start_s, p.depth)):
         groups.setdefault((p.depth, p.name), []).append(p)
     return [
         PhaseGroup(
@@ -255,7 +256,7 @@ def _phase_label(name: str, members: list[PhaseRecord]) -> str:
 def phase_lines(run: Run, unit: str) -> list[str]:
     """One line per phase name and depth, repeated phases summed (``step x500``), in order of
     first appearance, indented by depth; shares of the run's machine energy."""
-    if not run.phases:
+    if not run.work.phases:
         return []
     total = run.machine_energy_j
     lines = ["Phases (energy · share · yours · time · avg power · per unit):"]
@@ -273,7 +274,7 @@ def phase_lines(run: Run, unit: str) -> list[str]:
 
 def estimate_lines(run: Run, unit: str) -> list[str]:
     lines = []
-    for d in run.domains:
+    for d in run.energy.domains:
         if d.estimated:
             band = ""
             if d.low_j is not None and d.high_j is not None:
@@ -285,9 +286,9 @@ def estimate_lines(run: Run, unit: str) -> list[str]:
 def _header(run: Run) -> Text:
     """``aicarbon  COMMAND  ·  exit STATUS  ·  DURATION`` in at most 80 columns: the command is
     shortened to the room the rest leaves, never the exit status."""
-    exit_text = f"exit {run.exit_status}"
-    if run.exit_signal:
-        exit_text += f" (killed by signal {run.exit_signal})"
+    exit_text = f"exit {run.exit.status}"
+    if run.exit.signal:
+        exit_text += f" (killed by signal {run.exit.signal})"
     duration = fmt_duration(run.duration_s)
     lead, middle = "aicarbon  ", f"  ·  {exit_text}  ·  "
     room = REPORT_WIDTH - cell_len(lead + middle + duration)
