@@ -40,6 +40,16 @@ CLI_ONLY: tuple[Declared, ...] = (
         metavar="PATH",
         in_api=False,
     ),
+    Declared(
+        "emissions_csv",
+        "--emissions-csv",
+        str,
+        None,
+        "append a row to codecarbon's `emissions.csv` at PATH, by header name "
+        "([docs/codecarbon.md](docs/codecarbon.md))",
+        metavar="PATH",
+        in_api=False,
+    ),
     Declared("quiet", "--quiet", bool, False, "print no report", short="-q", in_api=False),
     Declared(
         "module",
@@ -255,6 +265,11 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             from aicarbon.records.output_file import check_writable
 
             check_writable(json_path, closed_fds, what="--json")
+        csv_path = Path(parsed.get("emissions_csv")) if parsed.get("emissions_csv") is not None else None
+        if csv_path is not None:
+            from aicarbon.report.emissions_csv import check_target
+
+            check_target(csv_path)
         prepared = engine.prepare(settings)  # everything checked before the command runs
         quiet = bool(parsed.get("quiet"))
 
@@ -266,9 +281,29 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
     from aicarbon.cli.deliver import deliver
 
     deliver(measured.record, json_path, quiet)
+    if csv_path is not None:
+        _append_row(measured.record, csv_path, quiet)
     if settings.save:
         _save(measured.record, quiet, only_copy=quiet and json_path is None)
     return measured.exit_status
+
+
+def _append_row(record: Run, path: Path, quiet: bool) -> None:
+    """The run's row in codecarbon's emissions.csv; a file that cannot take it costs one line,
+    never the run (the record is in the history, or where --json said)."""
+    from aicarbon.cli.streams import say
+    from aicarbon.report import emissions_csv
+
+    try:
+        generation = emissions_csv.append(path, emissions_csv.row(record))
+    except AicarbonError as exc:
+        say(f"emissions.csv: {exc}")
+        return
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the exit status or the run
+        say(f"emissions.csv: no row appended to {path} (an aicarbon bug: {exc!r})")
+        return
+    if not quiet:
+        say(f"appended a row to {path} ({generation} columns)")
 
 
 def _save(record: Run, quiet: bool, only_copy: bool) -> None:
