@@ -65,6 +65,7 @@ def _register(module: ModuleType) -> None:
 for _module in (info, gate, history, machine):
     _register(_module)
 app.add_typer(gate.baseline_app, name="baseline")
+app.add_typer(history.history_app, name="history")
 
 
 def run_cli(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> int:

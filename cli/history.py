@@ -42,8 +42,16 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-@command()
+history_app = typer.Typer(
+    invoke_without_command=True,
+    add_completion=False,
+    help="List the runs saved on this machine (newest first), prune them, or import codecarbon's.",
+)
+
+
+@history_app.callback()
 def history(
+    ctx: typer.Context,
     command: Annotated[
         str | None, typer.Option("--command", "-c", help="Only runs whose command line contains this.")
     ] = None,
@@ -64,6 +72,8 @@ def history(
     ] = 365.0,
 ) -> None:
     """List the runs saved on this machine (newest first), or prune them."""
+    if ctx.invoked_subcommand is not None:
+        return
     from aicarbon.history.store import Filter, History, parse_when
     from aicarbon.report.history_table import render
 
@@ -92,6 +102,28 @@ def history(
         typer.echo(dumps([r.to_dict() for r in runs]), nl=False)
         return
     typer.echo(render(runs, store.path), nl=False)
+
+
+@history_app.command("import")
+def import_rows(
+    path: Annotated[Path, typer.Argument(help="codecarbon's emissions.csv (any of its generations).")],
+) -> None:
+    """Import codecarbon's emissions.csv rows as runs measured by codecarbon (tag: codecarbon)."""
+    from aicarbon.history.codecarbon_import import read_runs
+    from aicarbon.history.store import History
+
+    runs, problems = read_runs(path)
+    for problem in problems:
+        say(f"{path}: {problem}: not imported")
+    with History.open() as store:
+        ids, skipped = store.save_all(runs, skip_same_note=True)
+    already = f"; {skipped} already in the history" if skipped else ""
+    span = f" (runs {ids[0]} to {ids[-1]})" if len(ids) > 1 else f" (run {ids[0]})" if ids else ""
+    say(
+        f"imported {len(ids)} row(s) of {path}{span}{already}; 'aicarbon history --tag codecarbon' lists them"
+    )
+    if problems:
+        raise typer.Exit(1)
 
 
 @command()

@@ -13,9 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from aicarbon.records.codecarbon_csv import COLUMNS_32, COLUMNS_34, COLUMNS_38
 from aicarbon.records.run import LabelsRecord, Run
 from aicarbon.report import emissions_csv
-from aicarbon.report.emissions_csv import COLUMNS_32, COLUMNS_34, COLUMNS_38, EmissionsCsvError
+from aicarbon.report.emissions_csv import EmissionsCsvError
 from conftest import run_aicarbon
 
 RECORD = Path(__file__).resolve().parent / "data" / "run-v3-generate-text.json"
@@ -27,7 +28,8 @@ def codecarbon_row(project: str = "from-codecarbon") -> object:
 
     numbers = {f.name: 1.5 for f in dataclasses.fields(EmissionsData) if f.type in ("float", float)}
     texts = {f.name: "x" for f in dataclasses.fields(EmissionsData) if f.type in ("str", str)}
-    return EmissionsData(**{**numbers, **texts, "project_name": project, "timestamp": "2026-12-07T10:00:00"})
+    fixed = {"project_name": project, "timestamp": "2026-12-07T10:00:00", "energy_consumed": 4.5}
+    return EmissionsData(**{**numbers, **texts, **fixed})  # 4.5 kWh: cpu + gpu + ram
 
 
 def codecarbon_appends(path: Path, project: str = "from-codecarbon") -> None:

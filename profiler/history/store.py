@@ -204,6 +204,37 @@ def _describe(exc: sqlite3.Error) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _insert(db: sqlite3.Connection, run: Run) -> int:
+    """One run's row and tags, inside the caller's transaction; its id."""
+    row = (
+        _sql_text(run.start_utc),
+        run.duration_s,
+        run.exit.status,
+        json.dumps(run.command),  # ASCII: a lone surrogate is written \udcff
+        _sql_text(run.command_line),
+        run.machine_energy_j,
+        run.attributed_energy_j,
+        run.method,
+        _sql_text(run.host.hostname),
+        run.to_json(),  # strict JSON, ASCII
+        _sql_text(run.labels.name),
+        _sql_text(run.labels.note),
+        _units(run),
+        _emissions(run),
+    )
+    cursor = db.execute(
+        "INSERT INTO runs (start_utc, duration_s, exit_status, command, command_line, "
+        "energy_j, attributed_j, method, host, record, name, note, units, emissions_g) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        row,
+    )
+    run_id = int(cursor.lastrowid or 0)
+    db.executemany(
+        "INSERT OR IGNORE INTO tags VALUES (?, ?)", [(run_id, _sql_text(t)) for t in run.labels.tags]
+    )
+    return run_id
+
+
 class History:
     """An open history database. ``History.open()`` finds, makes and migrates it."""
 
@@ -333,42 +364,30 @@ class History:
 
     def save(self, run: Run) -> int:
         """Save a run; its id. The oldest runs beyond ``max_runs`` go in the same transaction."""
-        record = run.to_json()
-        row = (
-            _sql_text(run.start_utc),
-            run.duration_s,
-            run.exit.status,
-            json.dumps(run.command),  # ASCII: a lone surrogate is written \udcff
-            _sql_text(run.command_line),
-            run.machine_energy_j,
-            run.attributed_energy_j,
-            run.method,
-            _sql_text(run.host.hostname),
-            record,  # strict JSON, ASCII
-            _sql_text(run.labels.name),
-            _sql_text(run.labels.note),
-            _units(run),
-            _emissions(run),
-        )
+        ids, _ = self.save_all([run])
+        return ids[0]
+
+    def save_all(self, runs: list[Run], skip_same_note: bool = False) -> tuple[list[int], int]:
+        """Save runs in one transaction (all or none); their ids, and how many were skipped:
+        with ``skip_same_note``, a run whose note a saved run already has (an imported row
+        that names its origin: importing a file twice adds nothing)."""
+        ids: list[int] = []
+        skipped = 0
         try:
             with self._write() as db:
-                cursor = db.execute(
-                    "INSERT INTO runs (start_utc, duration_s, exit_status, command, command_line, "
-                    "energy_j, attributed_j, method, host, record, name, note, units, emissions_g) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
-                run_id = int(cursor.lastrowid or 0)
-                db.executemany(
-                    "INSERT OR IGNORE INTO tags VALUES (?, ?)",
-                    [(run_id, _sql_text(t)) for t in run.labels.tags],
-                )
+                for run in runs:
+                    note = _sql_text(run.labels.note)
+                    if skip_same_note and note is not None:
+                        if db.execute("SELECT 1 FROM runs WHERE note = ? LIMIT 1", (note,)).fetchone():
+                            skipped += 1
+                            continue
+                    ids.append(_insert(db, run))
                 db.execute(_KEEP_NEWEST, (self.max_runs,))
         except sqlite3.Error as exc:
             raise StoreError(
                 f"could not save the run in the history at {self.path} ({_describe(exc)})"
             ) from None
-        return run_id
+        return ids, skipped
 
     def prune(
         self, keep: int | None = None, older_than_days: float | None = None, now: datetime | None = None

@@ -39,31 +39,11 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
+from ..records.codecarbon_csv import COLUMNS_38, GENERATIONS
 from ..records.output_file import OutputPathError
 from ..records.run import Run
 from .csv_table import cell
 
-# codecarbon's EmissionsData fields, in its order (codecarbon/output_methods/emissions_data.py).
-COLUMNS_32 = (  # codecarbon 2.8.0 to 3.0.x
-    "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
-    "emissions_rate", "cpu_power", "gpu_power", "ram_power", "cpu_energy", "gpu_energy",
-    "ram_energy", "energy_consumed", "country_name", "country_iso_code", "region",
-    "cloud_provider", "cloud_region", "os", "python_version", "codecarbon_version", "cpu_count",
-    "cpu_model", "gpu_count", "gpu_model", "longitude", "latitude", "ram_total_size",
-    "tracking_mode", "on_cloud", "pue",
-)  # fmt: skip
-COLUMNS_34 = (  # codecarbon 3.0.x to 3.1.x: water
-    *COLUMNS_32[:14], "water_consumed", *COLUMNS_32[14:], "wue",
-)  # fmt: skip
-COLUMNS_38 = (  # codecarbon 3.2.0 to 3.3.x: utilisation
-    *COLUMNS_34[:31], "cpu_utilization_percent", "gpu_utilization_percent",
-    "ram_utilization_percent", "ram_used_gb", *COLUMNS_34[31:],
-)  # fmt: skip
-GENERATIONS = {
-    frozenset(COLUMNS_38): "codecarbon 3.2-3.3",
-    frozenset(COLUMNS_34): "codecarbon 3.0-3.1",
-    frozenset(COLUMNS_32): "codecarbon 2.8-3.0",
-}
 MAX_HEADER_BYTES = 64 << 10
 _KWH_J = 3.6e6
 _GB = 1 << 30
