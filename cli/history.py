@@ -141,7 +141,12 @@ def show(
 def report(
     ref: Annotated[str, typer.Argument(help=RUN_REF)],
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="terminal (on stderr), markdown, html, json or csv.")
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="terminal (on stderr), markdown, html, json, csv or boamps (Boavizta's BoAmps report).",
+        ),
     ] = "terminal",
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file instead of standard output.")

@@ -20,6 +20,7 @@ RENDERERS: dict[str, tuple[str, str]] = {
     "html": ("html", "render"),
     "json": ("formats", "record_json"),
     "csv": ("csv_table", "render"),
+    "boamps": ("boamps", "render"),
 }
 FORMATS = tuple(RENDERERS)
 
