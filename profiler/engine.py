@@ -143,11 +143,14 @@ def measure_command(
     options = MeasureOptions(
         interval_s=settings.interval_s,
         sensors=settings.sensors,
+        backend=settings.backend,
         tree=tree,
         environ=environ,
         nvml_module=nvml_module,
         meanwhile=meanwhile,
-        fast_start=True,  # the command starts before the sensors open (measurement.command)
+        # The command starts before the sensors open (measurement.command); not under codecarbon,
+        # whose tracker counts from its own start, a second or so after its imports.
+        fast_start=settings.backend == "native",
     )
     record, exit_ = measure(argv, options)
     return MeasuredCommand(finish(record, prepared), exit_)

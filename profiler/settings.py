@@ -126,6 +126,8 @@ class Declared:
 
 
 SENSOR_NAMES = ("rapl", "nvml", "estimate")  # what --sensors chooses from (sensors/ opens them)
+# Who measures: aicarbon's sensors, codecarbon's offline tracker, or both side by side.
+BACKENDS = ("native", "codecarbon", "both")
 DEFAULT_INTERVAL_S = 0.1
 INTERVAL_RANGE_S = (0.01, 60.0)  # below 10 ms the sampler would cost more than it measures
 MAX_TAGS = 32
@@ -151,6 +153,15 @@ RUN_SETTINGS: tuple[Declared, ...] = (
         None,
         "comma list of `rapl`, `nvml`, `estimate` (default: all)",
         metavar="LIST",
+    ),
+    Declared(
+        "backend",
+        "--backend",
+        str,
+        "native",
+        "who measures: `native` (the sensors above), `codecarbon` (its offline tracker), or `both`, "
+        "side by side ([docs/codecarbon.md](docs/codecarbon.md#backend))",
+        metavar="NAME",
     ),
     Declared(
         "country",
@@ -272,6 +283,7 @@ class RunSettings:
     __slots__ = (*(d.name for d in RUN_SETTINGS), "spelling")
     interval_s: float
     sensors: frozenset[str] | None  # None: every sensor that works here
+    backend: str  # one of BACKENDS
     country: str | None
     region: str | None
     carbon_intensity: float | None
@@ -330,6 +342,10 @@ class RunSettings:
                     f"unknown sensor {', '.join(unknown) or 'list (empty)'} in {self.named('sensors')}; "
                     f"choose from {', '.join(SENSOR_NAMES)}"
                 )
+        if self.backend not in BACKENDS:
+            raise SettingsError(
+                f"{self.named('backend')} must be one of {', '.join(BACKENDS)}; got {self.backend!r}"
+            )
         units = self.units
         if units is not None and not (
             isinstance(units, (int, float)) and not isinstance(units, bool) and 0 < units <= MAX_UNITS

@@ -90,6 +90,7 @@ class Tracker:
         water_intensity: float | None = None,
         interval_s: float = DECLARED["interval_s"].default,
         sensors: Iterable[str] | None = None,
+        backend: str = DECLARED["backend"].default,
         sync_gpu: bool = DECLARED["sync_gpu"].default,
         tags: Iterable[str] = (),
         note: str | None = None,
@@ -101,6 +102,7 @@ class Tracker:
         self.settings = RunSettings(
             interval_s=interval_s,
             sensors=frozenset(sensors) if sensors is not None else None,
+            backend=backend,
             country=country,
             region=region,
             carbon_intensity=carbon_intensity,
@@ -154,7 +156,9 @@ class Tracker:
             raise RuntimeError("this tracker is already measuring")
         from ..measurement.session import Session, SessionOptions, ThisProcess
 
-        options = SessionOptions(self.settings.interval_s, self.settings.sensors)
+        options = SessionOptions(
+            self.settings.interval_s, self.settings.sensors, backend=self.settings.backend
+        )
         hook = _synchronise_gpu if self.settings.sync_gpu else None
         session = Session(options, ThisProcess(), before_mark=hook)
         session.start()

@@ -53,12 +53,13 @@ class MeasureOptions(NamedTuple):
     # need): work that then adds nothing to the command's wall time.
     meanwhile: Callable[[], None] | None = None
     fast_start: bool = False  # start the command before the sensors are open (see above)
+    backend: str = "native"  # settings.BACKENDS
 
     @property
     def session(self) -> SessionOptions:
         from .session import SessionOptions
 
-        return SessionOptions(self.interval_s, self.sensors, self.environ, self.nvml_module)
+        return SessionOptions(self.interval_s, self.sensors, self.environ, self.nvml_module, self.backend)
 
 
 def measure_command(argv: Sequence[str], options: MeasureOptions | None = None) -> tuple[Run, ChildExit]:

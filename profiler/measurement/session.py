@@ -84,6 +84,8 @@ class SessionOptions:
     sensors: frozenset[str] | None = None  # None: every sensor that works here
     environ: Mapping[str, str] | None = None
     nvml_module: ModuleType | None = None  # a stand-in pynvml, for tests
+    backend: str = "native"  # settings.BACKENDS: aicarbon's sensors, codecarbon's tracker, or both
+    codecarbon_module: ModuleType | None = None  # a stand-in codecarbon, for tests
 
 
 class Session:
@@ -101,6 +103,14 @@ class Session:
         """``started``: the command was started before this session opened its sensors (see
         ``start.Start``); ``book``: the phases' book, when the caller made it earlier."""
         self.options = options
+        # codecarbon measures at most once a second: a shorter period would only repeat its
+        # figures (and make a zero-then-double power of every second). Both: the native period.
+        self.interval_s = options.interval_s
+        if options.backend == "codecarbon":
+            from ..sensors.codecarbon_tracker import MIN_PERIOD_S
+
+            self.interval_s = max(options.interval_s, MIN_PERIOD_S)
+        interval_s = self.interval_s
         self.attribution = attribution
         self.started = started
         self._proc_stat = ProcStat()
@@ -114,17 +124,20 @@ class Session:
                 n_cpu=logical_cpus(),
                 nvml_module=options.nvml_module,
                 cpu_times=cpu_times,
+                backend=options.backend,
+                interval_s=interval_s,
+                codecarbon_module=options.codecarbon_module,
             )
         except BaseException:
             self._proc_stat.close()
             raise
         self.accumulator = Accumulator(
-            self.opened.domains, Timeline(options.interval_s, TIMELINE_POINTS), options.interval_s, started
+            self.opened.domains, Timeline(interval_s, TIMELINE_POINTS), interval_s, started
         )
         self.sampler = Sampler(
             self.opened.sensors,
             self.accumulator,
-            options.interval_s,
+            interval_s,
             tree_cpu_s=attribution.cpu_seconds,
             machine_busy_s=cpu_times.busy_s,
             gpu_owners=gpu_owner_check(self.opened, lambda: attribution.pids),
@@ -157,6 +170,8 @@ class Session:
 
         try:
             self.book.end_all()
+            self.sampler.halt()
+            self.opened.settle()  # codecarbon's tracker stops: its final figures, for the last sample
             self.sampler.stop()
             end_utc = utc_now()
             self.accumulator.finish()
@@ -170,7 +185,7 @@ class Session:
                 self.sampler,
                 opened,
                 host_info(self._cpu, opened.gpu_names, opened.gpu_driver),
-                self.options.interval_s,
+                self.interval_s,
                 self.attribution.method,
                 self.book,
             )

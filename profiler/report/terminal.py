@@ -151,9 +151,26 @@ def _print_problems(run: Run, console: Console) -> None:
         console.print(line)
 
 
+def side_by_side(run: Run) -> str | None:
+    """``--backend both``: codecarbon's total beside aicarbon's sensors', with their ratio."""
+    theirs = [d for d in run.energy.domains if d.id.endswith(":codecarbon") and not d.in_total]
+    if not theirs:
+        return None
+    unit = "J"
+    codecarbon_j, native_j = sum(d.energy_j for d in theirs), run.machine_energy_j
+    ratio = f"{codecarbon_j / native_j:.3g}" if native_j > 0 else "-"
+    return (
+        f"Backends: codecarbon {fmt_energy(codecarbon_j, unit)}, aicarbon's sensors "
+        f"{fmt_energy(native_j, unit)}: codecarbon / aicarbon = {ratio}"
+    )
+
+
 def problem_lines(run: Run) -> list[str]:
     """Domains out of the total, failures, faults, leftovers, unavailable sensors, notes."""
     lines: list[str] = []
+    side = side_by_side(run)
+    if side is not None:
+        lines.append(side)
     for d in run.energy.domains:
         if not d.in_total:
             lines.append(f"* {d.label}: shown for reference, not added to the total.")

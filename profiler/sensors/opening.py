@@ -36,6 +36,14 @@ class OpenSensors:
     def domains(self) -> list[Domain]:
         return [d for s in self.sensors for d in s.domains]
 
+    def settle(self) -> None:
+        """Before the last sample: sensors that measure on their own schedule (codecarbon's
+        tracker) take their final reading."""
+        for sensor in self.sensors:
+            settle = getattr(sensor, "settle", None)
+            if settle is not None:
+                settle()
+
     def close(self) -> None:
         for sensor in self.sensors:
             sensor.close()
@@ -78,11 +86,30 @@ def open_sensors(
     kernel: str | None = None,
     nvml_module: ModuleType | None = None,
     cpu_times: Callable[[], CpuTimes] = machine_cpu_times,
+    backend: str = "native",
+    interval_s: float = 1.0,
+    codecarbon_module: ModuleType | None = None,
 ) -> OpenSensors:
     """Start every selected sensor that works here; ``selected=None`` means all of them.
 
     ``cpu``: the CPU's facts (or just its model name); they decide AMD's die zones, RAPL in a
-    VM and the estimate's coefficients."""
+    VM and the estimate's coefficients. ``backend`` (settings.BACKENDS): ``codecarbon`` opens
+    codecarbon's tracker instead of these sensors; ``both`` opens it beside them, its domains
+    outside the machine total (the report sets the two side by side)."""
+    opened = OpenSensors()
+    if backend in ("codecarbon", "both"):
+        from .codecarbon_tracker import CodecarbonSensor
+
+        try:
+            tracker = CodecarbonSensor(
+                interval_s, in_total=backend == "codecarbon", environ=environ, module=codecarbon_module
+            )
+        except SensorUnavailableError as exc:
+            opened.unavailable.append(exc.unavailable)
+        else:
+            opened.sensors.append(tracker)
+        if backend == "codecarbon":
+            return opened
     from .estimate import EstimateSensor
     from .nvml import NvmlSensor
     from .rapl import RaplSensor, powercap_root
@@ -91,7 +118,6 @@ def open_sensors(
     if isinstance(cpu, str):
         cpu = CpuInfo(model_name=cpu)
     chosen = set(SENSOR_NAMES if selected is None else selected)
-    opened = OpenSensors()
     if "rapl" in chosen:
         try:
             root = powercap_root(env)
@@ -123,7 +149,8 @@ def open_sensors(
             ]
             opened.nvml = nvml
     if "estimate" in chosen:
-        measured = {d.kind for d in opened.domains if d.method is Method.MEASURED}
+        # (codecarbon's domains beside them, out of the total, leave the native ones whole)
+        measured = {d.kind for d in opened.domains if d.method is Method.MEASURED and d.in_total}
         measured |= {kind for d in opened.domains for kind in d.covers}
         include_cpu = DomainKind.CPU not in measured
         include_ram = DomainKind.DRAM not in measured
