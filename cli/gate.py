@@ -67,6 +67,7 @@ Warmup = Annotated[int | None, typer.Option("--warmup", help=gate_help("warmup")
 Units = Annotated[float | None, typer.Option("--units", help=gate_help("units"))]
 UnitName = Annotated[str | None, typer.Option("--unit-name", help=gate_help("unit_name"))]
 Name = Annotated[str | None, typer.Option("--name", help=gate_help("name"))]
+Backend = Annotated[str | None, typer.Option("--backend", help=gate_help("backend"))]
 Command = Annotated[list[str] | None, typer.Argument(help="The command to benchmark (after --).")]
 
 
@@ -139,11 +140,17 @@ def _project(cwd: Path | None = None) -> ProjectCheck:
 
 
 def _bench_options(
-    project: ProjectCheck, runs: int | None, warmup: int | None, units: float | None, unit_name: str | None
+    project: ProjectCheck,
+    runs: int | None,
+    warmup: int | None,
+    units: float | None,
+    unit_name: str | None,
+    backend: str | None = None,
 ) -> BenchOptions:
     from aicarbon.gate.bench import BenchOptions
     from aicarbon.gate.settings import RUNS_RANGE, WARMUP_RANGE
     from aicarbon.limits import MAX_UNITS
+    from aicarbon.settings import BACKENDS
 
     n = _given(project.get("runs", runs), GATE["runs"].default)
     k = _given(project.get("warmup", warmup), GATE["warmup"].default)
@@ -154,11 +161,15 @@ def _bench_options(
     u = project.get("units", units)
     if u is not None and not (isinstance(u, (int, float)) and 0 < float(u) <= MAX_UNITS):
         raise fail(f"--units must be a positive number of units, at most {MAX_UNITS:g}; got {u}")
+    who = project.get("backend", backend) or GATE["backend"].default
+    if who not in BACKENDS:
+        raise fail(f"--backend must be one of {', '.join(BACKENDS)}; got {who!r}")
     return BenchOptions(
         runs=n,
         warmup=k,
         units=float(u) if u is not None else None,
         unit_name=project.get("unit-name", unit_name) or GATE["unit_name"].default,
+        backend=who,
     )
 
 
@@ -268,6 +279,7 @@ def bench(
     warmup: Warmup = None,
     units: Units = None,
     unit_name: UnitName = None,
+    backend: Backend = None,
     name: Name = None,
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="Write the samples (JSON) here.")
@@ -281,7 +293,7 @@ def bench(
 
     project = _project()
     argv = _command(project, command, "bench")
-    options = _bench_options(project, runs, warmup, units, unit_name)
+    options = _bench_options(project, runs, warmup, units, unit_name, backend)
     if fmt not in ("text", "json"):
         raise fail(f"--format must be text or json; got {fmt!r}")
     if output is not None:
@@ -386,6 +398,7 @@ def ab(
     warmup: Warmup = None,
     units: Units = None,
     unit_name: UnitName = None,
+    backend: Backend = None,
     name: Name = None,
     threshold: Threshold = None,
     warn_threshold: WarnThreshold = None,
@@ -409,7 +422,7 @@ def ab(
     settings = _settings(
         project, threshold, warn_threshold, alpha, fail_on, max_energy, max_energy_per_unit, False
     )
-    options = _bench_options(project, runs, warmup, units, unit_name)
+    options = _bench_options(project, runs, warmup, units, unit_name, backend)
     outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     if order not in ("abba", "random"):
         raise fail(f"--order must be abba or random; got {order!r}")
@@ -479,6 +492,7 @@ def check(
     warmup: Warmup = None,
     units: Units = None,
     unit_name: UnitName = None,
+    backend: Backend = None,
     name: Name = None,
     threshold: Threshold = None,
     warn_threshold: WarnThreshold = None,
@@ -520,7 +534,7 @@ def check(
         allow_env_mismatch,
     )
     argv = _command(project, command, "check")
-    options = _bench_options(project, runs, warmup, units, unit_name)
+    options = _bench_options(project, runs, warmup, units, unit_name, backend)
     outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
     path = _baseline_path(project, baseline)
     stored = Baseline.load(path)
@@ -568,6 +582,7 @@ def baseline_update(
     warmup: Warmup = None,
     units: Units = None,
     unit_name: UnitName = None,
+    backend: Backend = None,
     name: Name = None,
 ) -> None:
     """Measure a command (or take saved samples) and store it as the baseline."""
@@ -595,7 +610,7 @@ def baseline_update(
             raise fail(f"{exc}; not stored as a baseline") from None
     else:
         argv = _command(project, command, "baseline update")
-        options = _bench_options(project, runs, warmup, units, unit_name)
+        options = _bench_options(project, runs, warmup, units, unit_name, backend)
         samples = _run_bench(Arm(name or project.get("name") or _default_name(argv), argv), options)
     stored.add(samples, keep=k)
     try:

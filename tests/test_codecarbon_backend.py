@@ -278,3 +278,25 @@ def test_track_measures_through_codecarbon(monkeypatch: pytest.MonkeyPatch) -> N
     assert t.record is not None
     assert [d.id for d in t.record.counted] == ["cpu:codecarbon", "dram:codecarbon"]
     assert t.record.machine_energy_j == pytest.approx(1.5 * 3600)
+
+
+def test_bench_measures_each_run_through_codecarbon_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aicarbon.gate.bench import Arm, BenchOptions, measure_once
+    from aicarbon.records.samples import fingerprint_of
+
+    monkeypatch.setitem(sys.modules, "codecarbon", stand_in(gpu=False))
+    run = measure_once(Arm("t", ["true"]), BenchOptions(backend="codecarbon"))
+    assert [d.id for d in run.counted] == ["cpu:codecarbon", "dram:codecarbon"]
+    assert fingerprint_of(run).sensors == ["codecarbon"]  # not compared with native runs unawares
+    native = measure_once(Arm("t", ["true"]), BenchOptions(sensors=frozenset({"estimate"})))
+    assert any("sensors differ" in why for why in fingerprint_of(native).mismatches(fingerprint_of(run)))
+
+
+def test_the_gate_refuses_an_unknown_backend(tmp_path: Path) -> None:
+    from conftest import call_aicarbon
+
+    out = call_aicarbon("bench", "--backend", "codecarbn", "--", "true", cwd=tmp_path)
+    assert (
+        out.returncode == 2
+        and "--backend must be one of native, codecarbon, both; got 'codecarbn'" in out.stderr
+    )

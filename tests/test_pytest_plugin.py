@@ -158,3 +158,19 @@ def test_an_unwritable_json_path_is_said_and_fails_nothing(pytester: pytest.Pyte
     result.assert_outcomes(passed=3)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["aicarbon could not write missing/dir/e.json: No such file or directory"])
+
+
+def test_the_session_can_be_measured_by_codecarbon(pytester: pytest.Pytester) -> None:
+    """--aicarbon-backend codecarbon: codecarbon's tracker measures the session (its domains in
+    the session's record); the per-test figures are at its one-second resolution."""
+    pytester.makepyfile(test_suite=SUITE)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--aicarbon-json", "energy.json", "--aicarbon-backend", "codecarbon"
+    )
+    result.assert_outcomes(passed=3)
+    data = json.loads((pytester.path / "energy.json").read_text())
+    ids = [d["id"] for d in data["run"]["energy"]["domains"]]
+    assert "cpu:codecarbon" in ids and all(i.endswith(":codecarbon") for i in ids)
+    assert data["run"]["sampling"]["interval_s"] == 1.0
+    refused = pytester.runpytest_subprocess("--aicarbon", "--aicarbon-backend", "codecarbn")
+    assert refused.ret == 4 and "invalid choice: 'codecarbn'" in refused.stderr.str()

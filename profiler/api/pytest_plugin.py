@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ..settings import BACKENDS
+
 if TYPE_CHECKING:
     from ..records.run import PhaseRecord
     from .track import Tracker
@@ -41,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--aicarbon-top", metavar="N", type=int, default=10, help="How many tests to list (default 10)."
+    )
+    group.addoption(
+        "--aicarbon-backend",
+        metavar="NAME",
+        default="native",
+        choices=BACKENDS,
+        help="Who measures: native (aicarbon's sensors), codecarbon, or both (default native).",
     )
 
 
@@ -83,7 +92,9 @@ class EnergyPlugin:
             )
             return
         try:
-            self.tracker = Tracker("pytest", interval_s=0.05)
+            self.tracker = Tracker(
+                "pytest", interval_s=0.05, backend=self.config.getoption("aicarbon_backend")
+            )
             self.tracker.start()
         except Exception as exc:  # noqa: BLE001 - measuring must never fail the test run
             self.tracker, self.problem = None, f"aicarbon could not start measuring: {exc}"

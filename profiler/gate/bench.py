@@ -54,6 +54,7 @@ class BenchOptions:
     unit_name: str = "units"
     interval_s: float = 0.1
     sensors: frozenset[str] | None = None
+    backend: str = "native"  # settings.BACKENDS: who measures each run
 
 
 Progress = Callable[[str], None]
@@ -65,6 +66,7 @@ def measure_once(arm: Arm, options: BenchOptions) -> Run:
     measure = MeasureOptions(
         interval_s=options.interval_s,
         sensors=options.sensors,
+        backend=options.backend,
         tree=open_tree(),
         cwd=str(arm.cwd) if arm.cwd is not None else None,
     )

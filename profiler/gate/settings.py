@@ -62,6 +62,7 @@ GATE_SETTINGS: tuple[Declared, ...] = (
         "Budget per unit (needs --units), e.g. 5mJ.",
     ),
     Declared("keep", "--keep", int, 1, "Sessions kept per benchmark.", low=KEEP_RANGE[0], high=KEEP_RANGE[1]),
+    Declared("backend", "--backend", str, "native", "Who measures: native, codecarbon, or both."),
 )
 GATE = {d.name: d for d in GATE_SETTINGS}
 # [tool.aicarbon.check]'s keys and the types they take (energies: text with a unit, or joules).

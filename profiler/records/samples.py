@@ -142,9 +142,13 @@ class Samples:
 
 
 def sensors_of(run: Run) -> list[str]:
+    """Which sources counted: rapl, nvml, estimate, or codecarbon (its tracker measured: runs
+    measured by aicarbon's sensors and by codecarbon's are not compared unawares)."""
     names = set()
     for d in run.counted:
-        if d.estimated:
+        if d.id.endswith(":codecarbon"):
+            names.add("codecarbon")
+        elif d.estimated:
             names.add("estimate")
         elif d.kind == "gpu":
             names.add("nvml")
