@@ -101,7 +101,7 @@ def test_the_tracker_is_made_offline_with_every_output_off() -> None:
         {"cpu:codecarbon": 3600.0, "gpu:codecarbon": 7200.0, "dram:codecarbon": 1800.0}
     )
     sensor.close()
-    assert sensor.events == ["codecarbon: We saw that you have a CPU but we don't know it."]
+    assert sensor.warnings == ["We saw that you have a CPU but we don't know it."] and sensor.events == []
 
 
 def test_a_cpu_load_estimate_is_labelled_estimated_and_no_gpu_no_domain() -> None:
@@ -157,7 +157,8 @@ def test_under_codecarbon_the_session_is_codecarbons_and_counts_its_final_figure
     # from the first reading (a measurement) to the final one (at stop): 3.5 Wh
     assert run.machine_energy_j == pytest.approx(3.5 * 3600)  # type: ignore[attr-defined]
     assert run.sampling.interval_s == 1.0  # type: ignore[attr-defined]
-    assert "codecarbon: We saw that you have a CPU but we don't know it." in run.notes  # type: ignore[attr-defined]
+    unavailable = [(u.sensor, u.reason) for u in run.unavailable]  # type: ignore[attr-defined]
+    assert unavailable == [("codecarbon", "We saw that you have a CPU but we don't know it.")]
     assert capfd.readouterr().err == ""  # codecarbon's log never reaches the terminal
 
 

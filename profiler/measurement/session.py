@@ -337,7 +337,8 @@ def build_run(
             gpus_shared_with_other_processes=sorted(sampler.shared_gpus),
             method=method,
         ),
-        unavailable=[UnavailableRecord(u.sensor, u.reason, u.fix, u.uncounted) for u in opened.unavailable],
+        unavailable=[UnavailableRecord(u.sensor, u.reason, u.fix, u.uncounted) for u in opened.unavailable]
+        + [UnavailableRecord(s.name, w) for s in opened.sensors for w in getattr(s, "warnings", [])],
         notes=list(opened.notes) + [e for s in opened.sensors for e in getattr(s, "events", [])],
         labels=LabelsRecord(),
         work=WorkRecord(book.counted, list(book.records)),

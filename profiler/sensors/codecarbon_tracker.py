@@ -24,7 +24,8 @@ the PUE in its impact) and its country only feeds codecarbon's own emissions, wh
 does not use. codecarbon's hardware settings from its config files (``force_cpu_power``,
 ``gpu_ids``...) still apply: they change what it measures, and the domain's source says so.
 
-codecarbon's log never reaches the terminal: its warnings become the run's notes.
+codecarbon's log never reaches the terminal: its warnings (an unknown CPU, no RAPL, a fallback
+to its CPU-load model) become the run's "unavailable" lines, under ``codecarbon``.
 """
 
 from __future__ import annotations
@@ -47,20 +48,24 @@ _KINDS = (
 )
 
 
-class _Collect(logging.Handler):
-    """codecarbon's warnings, kept as the run's notes (at most 20, each one line)."""
+# What codecarbon says because of how aicarbon made its tracker: not news to the user.
+_OURS = ("Multiple instances of codecarbon are allowed",)
 
-    def __init__(self, events: list[str]) -> None:
+
+class _Collect(logging.Handler):
+    """codecarbon's warnings (at most 20, each one line): the run's "unavailable" lines."""
+
+    def __init__(self, warnings: list[str]) -> None:
         super().__init__(logging.WARNING)
-        self.events = events
+        self.warnings = warnings
 
     def emit(self, record: logging.LogRecord) -> None:
-        if len(self.events) < 20:
-            try:
-                message = " ".join(record.getMessage().split())[:300]
-            except Exception:  # noqa: BLE001 - a log record that cannot be formatted
-                message = "(a warning that could not be formatted)"
-            self.events.append(f"codecarbon: {message}")
+        try:
+            message = " ".join(record.getMessage().split())[:300]
+        except Exception:  # noqa: BLE001 - a log record that cannot be formatted
+            message = "(a warning that could not be formatted)"
+        if len(self.warnings) < 20 and not message.startswith(_OURS):
+            self.warnings.append(message)
 
 
 class CodecarbonSensor:
@@ -76,7 +81,8 @@ class CodecarbonSensor:
         environ: Mapping[str, str] | None = None,
         module: ModuleType | None = None,
     ) -> None:
-        self.events: list[str] = []
+        self.events: list[str] = []  # the run's notes
+        self.warnings: list[str] = []  # codecarbon's own: the run's "unavailable" lines
         self.period_s = max(interval_s, MIN_PERIOD_S)
         self.min_period_s = self.period_s  # the sampler reads it no more often (and at the end)
         codecarbon = module if module is not None else _import()
@@ -84,7 +90,7 @@ class CodecarbonSensor:
         _check_version(self.version)
         self._logger = logging.getLogger("codecarbon")
         self._saved = (list(self._logger.handlers), self._logger.propagate, self._logger.level)
-        self._logger.handlers = [_Collect(self.events)]
+        self._logger.handlers = [_Collect(self.warnings)]
         self._logger.propagate = False
         self._stopped = False
         try:
@@ -100,7 +106,7 @@ class CodecarbonSensor:
                 pue=1.0,
                 project_name="aicarbon",
             )
-            self._logger.handlers = [_Collect(self.events)]  # codecarbon set its own again
+            self._logger.handlers = [_Collect(self.warnings)]  # codecarbon set its own again
             self._logger.propagate = False
             self._tracker.start()
         except Exception as exc:  # noqa: BLE001 - whatever codecarbon raises, the command runs
