@@ -286,6 +286,10 @@ def test_bench_measures_each_run_through_codecarbon_and_says_so(monkeypatch: pyt
     from aicarbon.records.samples import fingerprint_of
 
     monkeypatch.setitem(sys.modules, "codecarbon", stand_in(gpu=False))
+    # bench runs in aicarbon's own process: here, pytest's must stay as it was (no subreaper,
+    # no cgroup of its own)
+    monkeypatch.setattr("aicarbon.measurement.command.become_subreaper", lambda: None)
+    monkeypatch.setenv("AICARBON_TREE_ACCOUNTING", "proc")
     run = measure_once(Arm("t", ["true"]), BenchOptions(backend="codecarbon"))
     assert [d.id for d in run.counted] == ["cpu:codecarbon", "dram:codecarbon"]
     assert fingerprint_of(run).sensors == ["codecarbon"]  # not compared with native runs unawares
