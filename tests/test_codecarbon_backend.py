@@ -305,3 +305,11 @@ def test_the_gate_refuses_an_unknown_backend(tmp_path: Path) -> None:
         out.returncode == 2
         and "--backend must be one of native, codecarbon, both; got 'codecarbn'" in out.stderr
     )
+
+
+def test_with_both_a_codecarbon_that_cannot_start_leaves_the_native_figures() -> None:
+    run = measure("both", stand_in(fail="start"))
+    assert [d.id for d in run.energy.domains] == ["cpu:estimated", "dram:estimated"]  # type: ignore[attr-defined]
+    assert run.machine_energy_j > 0  # type: ignore[attr-defined]
+    reasons = [u.reason for u in run.unavailable if u.sensor == "codecarbon"]  # type: ignore[attr-defined]
+    assert reasons == ["codecarbon 3.3.2 failed to start: OSError: lock file busy"]
