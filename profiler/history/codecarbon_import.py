@@ -24,8 +24,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..records.codec import RecordError
-from ..records.codecarbon_csv import GENERATIONS
+from ..records.codec import RecordError, read_bounded
+from ..records.codecarbon_csv import generation_of
 from ..records.run import (
     AttributionRecord,
     DomainRecord,
@@ -57,25 +57,15 @@ class CsvImportError(RecordError):
 
 def read_runs(path: Path) -> tuple[list[Run], list[str]]:
     """The file's rows as runs, and one line per row that could not be read."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_CSV_BYTES + 1)
-    except FileNotFoundError:
-        raise CsvImportError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise CsvImportError(f"{path} is a directory, not an emissions.csv") from None
-    except OSError as exc:
-        raise CsvImportError(f"cannot read {path}: {exc.strerror}") from None
-    if len(raw) > MAX_CSV_BYTES:
-        raise CsvImportError(f"{path} is larger than {MAX_CSV_BYTES >> 20} MB: not an emissions.csv")
+    raw = read_bounded(path, "codecarbon emissions.csv", MAX_CSV_BYTES)  # RecordError: one sentence
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise CsvImportError(f"{path} is not UTF-8 text: not codecarbon's emissions.csv") from None
     reader = csv.DictReader(text.splitlines())
     names = reader.fieldnames or []
-    generation = GENERATIONS.get(frozenset(names))
-    if generation is None or len(set(names)) != len(names):
+    generation = generation_of(names)
+    if generation is None:
         raise CsvImportError(
             f"{path} has a header of {len(names)} columns that is not codecarbon's emissions.csv"
         )

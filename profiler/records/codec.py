@@ -119,9 +119,9 @@ def dumps(data: object) -> str:
     return text + "\n"
 
 
-def read_json_file(path: Path, what: str, max_bytes: int) -> object:
-    """A file's strict JSON (no NaN or Infinity), or ``RecordError`` in one sentence saying why
-    it is not a ``what`` (missing, a directory, unreadable, too large, not UTF-8, not JSON)."""
+def read_bounded(path: Path, what: str, max_bytes: int) -> bytes:
+    """A file's bytes, or ``RecordError`` in one sentence saying why it is not a ``what``
+    (missing, a directory, unreadable, larger than ``max_bytes``)."""
     try:
         with open(path, "rb") as handle:
             raw = handle.read(max_bytes + 1)
@@ -133,6 +133,13 @@ def read_json_file(path: Path, what: str, max_bytes: int) -> object:
         raise RecordError(f"cannot read {path}: {exc.strerror}") from None
     if len(raw) > max_bytes:
         raise RecordError(f"{path} is larger than {max_bytes >> 20} MB: not a {what}")
+    return raw
+
+
+def read_json_file(path: Path, what: str, max_bytes: int) -> object:
+    """A file's strict JSON (no NaN or Infinity), or ``RecordError`` in one sentence saying why
+    it is not a ``what`` (missing, a directory, unreadable, too large, not UTF-8, not JSON)."""
+    raw = read_bounded(path, what, max_bytes)
     try:
         return json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
     except UnicodeDecodeError:

@@ -9,6 +9,8 @@ against the installed codecarbon). Every generation multiplies energy and power 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 # codecarbon's EmissionsData fields, in its order (codecarbon/output_methods/emissions_data.py).
 COLUMNS_32 = (  # codecarbon 2.8.0 to 3.0.x
     "timestamp", "project_name", "run_id", "experiment_id", "duration", "emissions",
@@ -30,3 +32,10 @@ GENERATIONS = {
     frozenset(COLUMNS_34): "codecarbon 3.0-3.1",
     frozenset(COLUMNS_32): "codecarbon 2.8-3.0",
 }
+
+
+def generation_of(names: Sequence[str]) -> str | None:
+    """Which generation a header is (its names, in any order, each once), or None."""
+    if len(set(names)) != len(names):
+        return None
+    return GENERATIONS.get(frozenset(names))

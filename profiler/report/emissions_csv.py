@@ -39,7 +39,7 @@ import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..records.codecarbon_csv import COLUMNS_38, GENERATIONS
+from ..records.codecarbon_csv import COLUMNS_38, GENERATIONS, generation_of
 from ..records.output_file import OutputPathError
 from ..records.run import Run
 from .csv_table import cell
@@ -179,8 +179,8 @@ def _columns(head: bytes, path: Path) -> tuple[tuple[str, ...], str]:
     if not first:
         return COLUMNS_38, GENERATIONS[frozenset(COLUMNS_38)]
     names = tuple(next(csv.reader([first]), []))
-    generation = GENERATIONS.get(frozenset(names))
-    if generation is None or len(set(names)) != len(names):
+    generation = generation_of(names)
+    if generation is None:
         known = ", ".join(f"{len(g)} columns ({v})" for g, v in GENERATIONS.items())
         raise EmissionsCsvError(
             f"{path} has a header of {len(names)} columns that is not codecarbon's emissions.csv "
