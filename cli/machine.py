@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 from aicarbon.cli.common import command, fail
+from aicarbon.cli.streams import say
 
 
 @command()
@@ -73,6 +74,18 @@ def watch(
     count: Annotated[
         int | None, typer.Option("--count", "-n", help="Stop after this many refreshes.")
     ] = None,
+    serve_at: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            metavar="[HOST:]PORT",
+            help="Serve the machine's energy and power on /metrics for Prometheus (Prometheus text or "
+            "OpenMetrics), instead of showing them; 127.0.0.1 unless HOST is given.",
+        ),
+    ] = None,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="With --serve: allow a HOST that is not loopback.")
+    ] = False,
 ) -> None:
     """Live power by domain, like top, and the processes drawing the most.
 
@@ -87,6 +100,9 @@ def watch(
         raise fail(f"--interval must be a number from {low:g} to {high:g}; got {interval!r}")
     if count is not None and count < 1:
         raise fail(f"--count must be at least 1; got {count}")
+    if serve_at is not None:
+        _serve(serve_at, allow_remote, interval, count)
+        return
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C: a clean stop
     shown = 0
     try:
@@ -117,6 +133,40 @@ def watch(
                 if getattr(sys.stdout, "broken", False):  # the reader left (| head): stop
                     return
                 deadline = max(deadline + interval, time.monotonic())
+    except KeyboardInterrupt:
+        return
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _serve(spec: str, allow_remote: bool, interval: float, count: int | None) -> None:
+    """``watch --serve``: no screen; the watch's frames feed /metrics until Ctrl-C or --count."""
+    import socket
+    import time
+
+    from aicarbon.machine.metrics_server import MachineMetrics, parse_address, serve
+    from aicarbon.machine.watch import PowerWatch
+
+    host, port = parse_address(spec, allow_remote)
+    metrics = MachineMetrics(socket.gethostname())
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with PowerWatch(interval) as power:
+            server = serve(metrics, host, port)
+            bound_host, bound_port = str(server.server_address[0]), int(server.server_address[1])
+            shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+            say(f"serving http://{shown_host}:{bound_port}/metrics every {interval:g} s (Ctrl-C stops)")
+            try:
+                shown = 0
+                deadline = time.monotonic() + interval
+                while count is None or shown < count:
+                    time.sleep(max(deadline - time.monotonic(), 0.0))
+                    metrics.add(power.frame())
+                    shown += 1
+                    deadline = max(deadline + interval, time.monotonic())
+            finally:
+                server.shutdown()
+                server.server_close()
     except KeyboardInterrupt:
         return
     finally:

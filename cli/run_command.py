@@ -50,6 +50,16 @@ CLI_ONLY: tuple[Declared, ...] = (
         metavar="PATH",
         in_api=False,
     ),
+    Declared(
+        "prometheus_textfile",
+        "--prometheus-textfile",
+        str,
+        None,
+        "add the run to node_exporter's textfile-collector metrics at PATH (`.prom`; "
+        "[docs/metrics.md](docs/metrics.md))",
+        metavar="PATH",
+        in_api=False,
+    ),
     Declared("quiet", "--quiet", bool, False, "print no report", short="-q", in_api=False),
     Declared(
         "module",
@@ -270,6 +280,12 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             from aicarbon.report.emissions_csv import check_target
 
             check_target(csv_path)
+        prom_path = parsed.get("prometheus_textfile")
+        textfile = Path(prom_path) if prom_path is not None else None
+        if textfile is not None:
+            from aicarbon.report.metrics import check_textfile
+
+            check_textfile(textfile)
         prepared = engine.prepare(settings)  # everything checked before the command runs
         quiet = bool(parsed.get("quiet"))
 
@@ -283,6 +299,8 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
     deliver(measured.record, json_path, quiet)
     if csv_path is not None:
         _append_row(measured.record, csv_path, quiet)
+    if textfile is not None:
+        _write_metrics(measured.record, textfile)
     if settings.save:
         _save(measured.record, quiet, only_copy=quiet and json_path is None)
     return measured.exit_status
@@ -304,6 +322,19 @@ def _append_row(record: Run, path: Path, quiet: bool) -> None:
         return
     if not quiet:
         say(f"appended a row to {path} ({generation} columns)")
+
+
+def _write_metrics(record: Run, path: Path) -> None:
+    """The run in node_exporter's textfile; a failure is one line, never the run."""
+    from aicarbon.cli.streams import say
+    from aicarbon.report.metrics import write_textfile
+
+    try:
+        write_textfile(path, record)
+    except OSError as exc:
+        say(f"--prometheus-textfile: could not write {path} ({exc.strerror or exc}); the run is kept")
+    except Exception as exc:  # noqa: BLE001 - a bug here must not cost the exit status or the run
+        say(f"--prometheus-textfile: could not write {path} (an aicarbon bug: {exc!r})")
 
 
 def _save(record: Run, quiet: bool, only_copy: bool) -> None:
