@@ -160,3 +160,14 @@ def test_an_import_is_saved_whole_or_not_at_all(tmp_path: Path, monkeypatch: pyt
             history.save_all(runs)
         assert history.count() == 0  # the first two were rolled back with the third
     assert dataclasses.is_dataclass(runs[0])
+
+
+def test_rows_without_a_run_id_are_all_imported(tmp_path: Path) -> None:
+    """Only codecarbon's run id tells a row already imported: rows without one are not taken
+    for each other."""
+    env = {"AICARBON_HOME": str(tmp_path / "home")}
+    path = write(tmp_path / "e.csv", COLUMNS_32, [a_row(COLUMNS_32, run_id="") for _ in range(3)])
+    out = call_aicarbon("history", "import", str(path), env=env)
+    assert out.returncode == 0 and "imported 3 row(s)" in out.stderr, out.stderr
+    with History.open(env) as history:
+        assert [r.note for r in history.runs(Filter())] == [None, None, None]

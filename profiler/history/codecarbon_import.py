@@ -114,6 +114,7 @@ def run_from_row(row: Mapping[str, str], generation: str) -> Run:
     if abs(stated_j - machine_j) > 0.01 * max(stated_j, machine_j) + 1e-3:
         raise ValueError("energy_consumed: not the sum of cpu_energy, gpu_energy and ram_energy")
     version = row.get("codecarbon_version", "")
+    run_id = (row.get("run_id") or "").strip()
     mode = row.get("tracking_mode", "") or "machine"
     emissions_g = _number(row, "emissions") * 1000
     kwh = machine_j / _KWH_J
@@ -161,7 +162,8 @@ def run_from_row(row: Mapping[str, str], generation: str) -> Run:
             labels=LabelsRecord(
                 name=row.get("project_name") or None,
                 tags=["codecarbon"],
-                note=f"codecarbon run {row.get('run_id', '')}"[:200],
+                # codecarbon's run id: what tells an imported row again (none: it cannot be told)
+                note=f"codecarbon run {run_id}"[:200] if run_id else None,
             ),
             work=WorkRecord(),
             timeline=TimelineRecord(
