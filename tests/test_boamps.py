@@ -63,7 +63,7 @@ def test_every_record_exports_a_valid_report(validator, path: Path) -> None:  # 
     assert errors(validator, document) == []
     (measure,) = document["measures"]
     assert measure["powerConsumption"] == pytest.approx(run.machine_energy_j / 3.6e6)
-    assert measure["measurementMethod"] == "aicarbon" and measure["measurementDuration"] == run.duration_s
+    assert measure["measurementMethod"] == run.tool.name and measure["measurementDuration"] == run.duration_s
     assert document.get("quality") == {"measured": "high", "estimated": "low", "mixed": "medium"}.get(
         run.method
     )
@@ -112,3 +112,29 @@ def test_a_measured_gpu_run_names_its_tracking_and_its_gpus(validator) -> None: 
     gpus = [c for c in document["infrastructure"]["components"] if c["componentType"] == "gpu"]
     assert gpus == [{"componentName": "NVIDIA H100 80GB HBM3", "componentType": "gpu", "nbComponent": 2}]
     assert document["infrastructure"]["infraType"] == "onPremise"
+
+
+def who(run: Run) -> tuple[str, str]:
+    measure = report(run)["measures"][0]
+    return measure["measurementMethod"], measure["version"]
+
+
+def test_who_measured_is_named(validator) -> None:  # noqa: ANN001
+    """aicarbon's runs, runs measured by codecarbon under aicarbon, and imported codecarbon rows."""
+    run = Run.load(DATA / "run-v3-generate-text.json")
+    assert who(run) == ("aicarbon", run.tool.version)
+    source = "codecarbon 3.3.2 offline tracker"
+    domains = [
+        dataclasses.replace(d, id=d.id.split(":")[0] + ":codecarbon", source=source)
+        for d in run.energy.domains
+    ]
+    energy = dataclasses.replace(run.energy, domains=domains)
+    by_codecarbon = dataclasses.replace(
+        run, energy=energy, timeline=dataclasses.replace(run.timeline, domains=[])
+    )
+    assert who(by_codecarbon) == ("codecarbon", "3.3.2")
+    assert errors(validator, report(by_codecarbon)) == []
+    imported = dataclasses.replace(
+        run, tool=dataclasses.replace(run.tool, name="codecarbon", version="2.8.4")
+    )
+    assert who(imported) == ("codecarbon", "2.8.4")

@@ -3,7 +3,8 @@
 
 Every object the schemas require is written, from what the record knows and nothing else:
 
-- ``measures[0]``: aicarbon and its version, the machine's energy in kWh (``powerConsumption``:
+- ``measures[0]``: who measured and its version (aicarbon; codecarbon under its backend or for
+  an imported row), the machine's energy in kWh (``powerConsumption``:
   the schema's name for it; the PUE is not applied: it is the data centre's, not the task's),
   the duration, the start (UTC, ``YYYY-MM-DD HH:MM:SS``), how CPU and GPU were tracked (each
   domain's method and source), and the average CPU utilisation of the machine.
@@ -39,6 +40,7 @@ FORMAT_URI = "https://github.com/Boavizta/BoAmps/tree/main/model"
 _KWH_J = 3.6e6
 _GB = 1 << 30
 _NAMED = re.compile(r" \([A-Z]{3}\)$")
+_CODECARBON_VERSION = re.compile(r"codecarbon (\d+\.\d+\.\d+)")
 _DATA_TYPES = (("image", "image"), ("text", "text"), ("speech", "audio"), ("audio", "audio"))
 
 
@@ -92,9 +94,10 @@ def _task(run: Run) -> dict[str, Any]:
 
 
 def _measure(run: Run) -> dict[str, Any]:
+    method, version = _tool(run)
     measure: dict[str, Any] = {
-        "measurementMethod": "aicarbon",
-        "version": run.tool.version if run.tool.name == "aicarbon" else f"{run.tool.name} {run.tool.version}",
+        "measurementMethod": method,
+        "version": version,
         "powerConsumption": run.machine_energy_j / _KWH_J,
         "measurementDuration": run.duration_s,
         "measurementDateTime": run.start_utc[:19].replace("T", " "),
@@ -107,6 +110,16 @@ def _measure(run: Run) -> dict[str, Any]:
     if capacity > 0 and run.attribution.machine_busy_cpu_s > 0:
         measure["averageUtilizationCpu"] = min(run.attribution.machine_busy_cpu_s / capacity, 1.0)
     return measure
+
+
+def _tool(run: Run) -> tuple[str, str]:
+    """Who measured, and its version: aicarbon, or codecarbon (its backend, or an imported row)."""
+    if run.tool.name != "aicarbon":
+        return run.tool.name, run.tool.version
+    if run.counted and all(d.id.endswith(":codecarbon") for d in run.counted):
+        found = _CODECARBON_VERSION.search(run.counted[0].source)
+        return "codecarbon", found.group(1) if found else ""
+    return "aicarbon", run.tool.version
 
 
 def _mode(method: str, source: str) -> str:
