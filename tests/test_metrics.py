@@ -145,9 +145,13 @@ def scrape(port: int, accept: str | None = None) -> tuple[str, str]:
         return response.headers["Content-Type"], response.read().decode()
 
 
+def energy_of(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {k: v for k, v in samples(exposition).items() if k[0] == "aicarbon_energy_joules_total"}
+
+
 def test_watch_serves_counters_that_grow_in_both_formats() -> None:
     proc = subprocess.Popen(
-        [*AICARBON, "watch", "--serve", "127.0.0.1:0", "--interval", "0.1", "--count", "100"],
+        [*AICARBON, "watch", "--serve", "127.0.0.1:0", "--interval", "0.1", "--count", "1000"],
         stderr=subprocess.PIPE,
         text=True,
         env=hermetic_env(None),
@@ -156,14 +160,20 @@ def test_watch_serves_counters_that_grow_in_both_formats() -> None:
         assert proc.stderr is not None
         line = proc.stderr.readline()
         port = int(re.search(r"http://127\.0\.0\.1:(\d+)/metrics", line).group(1))  # type: ignore[union-attr]
-        time.sleep(0.5)
+        # Polled, not timed: on a busy machine the watch's refreshes come late, never not at all.
+        deadline = time.monotonic() + 60
         kind, first = scrape(port)
+        while not energy_of(first) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            kind, first = scrape(port)
         assert kind == "text/plain; version=0.0.4; charset=utf-8"
         counters_end_in_total(first)
-        time.sleep(0.5)
-        second = scrape(port)[1]
-        before = {k: v for k, v in samples(first).items() if k[0] == "aicarbon_energy_joules_total"}
-        after = {k: v for k, v in samples(second).items() if k[0] == "aicarbon_energy_joules_total"}
+        before = energy_of(first)
+        second = first
+        while sum(energy_of(second).values()) <= sum(before.values()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+            second = scrape(port)[1]
+        after = energy_of(second)
         assert before and set(after) == set(before)
         assert sum(after.values()) > sum(before.values())  # a counter that grows
         kind, om = scrape(port, "application/openmetrics-text; version=1.0.0,text/plain;q=0.5")
