@@ -115,6 +115,7 @@ def run_from_row(row: Mapping[str, str], generation: str) -> Run:
         raise ValueError("energy_consumed: not the sum of cpu_energy, gpu_energy and ram_energy")
     version = row.get("codecarbon_version", "")
     run_id = (row.get("run_id") or "").strip()
+    measured_by = f"codecarbon {version}" if version else "no codecarbon_version: not measured by codecarbon"
     mode = row.get("tracking_mode", "") or "machine"
     emissions_g = _number(row, "emissions") * 1000
     kwh = machine_j / _KWH_J
@@ -129,7 +130,9 @@ def run_from_row(row: Mapping[str, str], generation: str) -> Run:
     gpu_count = int(_number(row, "gpu_count"))
     return _checked(
         Run(
-            tool=ToolRecord(name="codecarbon", version=version),
+            # codecarbon always writes its version; a row without one was written by another
+            # tool (aicarbon's --emissions-csv leaves it empty): who measured is not known.
+            tool=ToolRecord(name="codecarbon" if version else "unknown", version=version),
             command=[],
             start_utc=start,
             end_utc=_utc(end),
@@ -155,9 +158,8 @@ def run_from_row(row: Mapping[str, str], generation: str) -> Run:
             ),
             unavailable=[],
             notes=[
-                f"imported from {SOURCE} ({generation} columns, codecarbon "
-                f"{version or 'version not recorded'}): no command, exit status or samples were "
-                "recorded; every figure is codecarbon's"
+                f"imported from {SOURCE} ({generation} columns, {measured_by}): no command, exit "
+                "status or samples were recorded; every figure is the row's"
             ],
             labels=LabelsRecord(
                 name=row.get("project_name") or None,
