@@ -190,3 +190,16 @@ def test_watch_serves_counters_that_grow_in_both_formats() -> None:
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_textfile_that_cannot_be_written_after_the_run_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aicarbon.cli.run_command import _write_metrics
+
+    path = tmp_path / "gone" / "a.prom"  # its directory removed while the command ran
+    _write_metrics(Run.load(RECORD), path)
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"aicarbon: --prometheus-textfile: could not write {path} (")
+    assert err.rstrip().endswith("; the run is kept")
