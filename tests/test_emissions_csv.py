@@ -201,3 +201,20 @@ def test_run_refuses_a_foreign_file_before_the_command_starts(tmp_path: Path) ->
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "not codecarbon's emissions.csv" in out.stderr
     assert not marker.exists() and path.read_text() == "a,b\n1,2\n"
+
+
+@pytest.mark.parametrize(
+    "label, place",
+    [
+        ("France (FRA)", ("France", "FRA", "")),
+        ("United States / california", ("United States", "", "california")),
+        ("aws us-east-1 (United States)", ("", "", "")),  # a cloud region: no ISO code
+        ("world average", ("", "", "")),
+    ],
+)
+def test_the_grid_label_gives_the_country_and_region_of_the_row(
+    label: str, place: tuple[str, str, str]
+) -> None:
+    from aicarbon.records.run import GridRecord
+
+    assert GridRecord(100.0, label, "s", None, "--country").place() == place

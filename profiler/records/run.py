@@ -7,6 +7,7 @@ store and the CI gate read this record, never the sampler.
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ SCHEMA = "aicarbon.run/3"
 # and written back as version 3.
 READABLE_SCHEMAS = ("aicarbon.run/1", "aicarbon.run/2", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
+_NAMED_COUNTRY = re.compile(r"^(?P<name>.+) \((?P<iso>[A-Z]{3})\)$")  # a grid label: France (FRA)
 
 
 # -- the machine -------------------------------------------------------------------------------
@@ -60,6 +62,18 @@ class GridRecord:
     year: int | None
     origin: str  # which setting chose it: --country, AICARBON_COUNTRY, a config file, default
     is_world_default: bool = False
+
+    def place(self) -> tuple[str, str, str]:
+        """Country name, ISO code and region as the label gives them (``France (FRA)``,
+        ``United States / california``); empty where it names none (the world average, a cloud
+        region's label, a given intensity)."""
+        match = _NAMED_COUNTRY.match(self.label)
+        if match:
+            return match["name"], match["iso"], ""
+        if " / " in self.label:
+            country, region = self.label.split(" / ", 1)
+            return country, "", region
+        return "", "", ""
 
 
 @dataclass

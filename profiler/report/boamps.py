@@ -39,7 +39,6 @@ FORMAT_VERSION = "1.1.0"
 FORMAT_URI = "https://github.com/Boavizta/BoAmps/tree/main/model"
 _KWH_J = 3.6e6
 _GB = 1 << 30
-_NAMED = re.compile(r" \([A-Z]{3}\)$")
 _CODECARBON_VERSION = re.compile(r"codecarbon (\d+\.\d+\.\d+)")
 _DATA_TYPES = (("image", "image"), ("text", "text"), ("speech", "audio"), ("audio", "audio"))
 
@@ -150,8 +149,9 @@ def _environment(run: Run) -> dict[str, Any] | None:
     impact = run.impact
     if impact is None or impact.grid.is_world_default:
         return None
-    country, _, location = impact.grid.label.partition(" / ")
-    country = _NAMED.sub("", country)  # "France (FRA)": the name, as codecarbon's BoAmps writes it
+    # The country's name, as codecarbon's BoAmps writes it; a label naming none, whole.
+    country, _, location = impact.grid.place()
+    country = country or impact.grid.label
     environment: dict[str, Any] = {"country": country, "powerSourceCarbonIntensity": impact.grid.g_per_kwh}
     if location:
         environment["location"] = location

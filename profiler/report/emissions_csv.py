@@ -32,7 +32,6 @@ import errno
 import io
 import os
 import platform
-import re
 import stat
 import time
 import uuid
@@ -48,7 +47,6 @@ MAX_HEADER_BYTES = 64 << 10
 _KWH_J = 3.6e6
 _GB = 1 << 30
 _TEXT = {"project_name", "country_name", "region", "os", "cpu_model", "gpu_model"}
-_GRID_LABEL = re.compile(r"^(?P<name>.+) \((?P<iso>[A-Z]{3})\)$")
 
 
 class EmissionsCsvError(OutputPathError):
@@ -66,7 +64,7 @@ def row(run: Run) -> dict[str, str]:
             by_kind[d.kind] += d.energy_j
     duration = run.duration_s
     emissions_kg = impact.emissions_g / 1000 if impact is not None else 0.0
-    country, iso, region = _place(impact.grid.label if impact is not None else "")
+    country, iso, region = impact.grid.place() if impact is not None else ("", "", "")
     host = run.host
     busy = run.attribution.machine_busy_cpu_s
     capacity = duration * host.logical_cpus
@@ -206,18 +204,6 @@ def _text(name: str, value: object) -> str:
 
 def _power(energy_j: float, duration_s: float, pue: float) -> float:
     return energy_j / duration_s * pue if duration_s > 0 else 0.0
-
-
-def _place(label: str) -> tuple[str, str, str]:
-    """Country name, ISO code and region from the grid's label ("France (FRA)",
-    "United States / california"); empty where the label names none."""
-    match = _GRID_LABEL.match(label)
-    if match:
-        return match["name"], match["iso"], ""
-    if " / " in label:
-        country, region = label.split(" / ", 1)
-        return country, "", region
-    return "", "", ""
 
 
 def _local_naive(utc: str) -> str:
