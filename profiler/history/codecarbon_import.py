@@ -27,6 +27,7 @@ from pathlib import Path
 from ..records.codec import RecordError, read_bounded
 from ..records.codecarbon_csv import generation_of
 from ..records.run import (
+    CODECARBON_SUFFIX,
     AttributionRecord,
     DomainRecord,
     EnergyRecord,
@@ -98,7 +99,7 @@ def run_from_row(row: Mapping[str, str], generation: str) -> Run:
         if energy_j > 0 or kind == "cpu":
             domains.append(
                 DomainRecord(
-                    id=f"{kind}:codecarbon",
+                    id=f"{kind}{CODECARBON_SUFFIX}",
                     kind=kind,
                     label=label,
                     method="estimated",

@@ -27,6 +27,7 @@ SCHEMA = "aicarbon.run/3"
 # and written back as version 3.
 READABLE_SCHEMAS = ("aicarbon.run/1", "aicarbon.run/2", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
+CODECARBON_SUFFIX = ":codecarbon"  # the domains codecarbon measured: cpu:codecarbon, gpu:codecarbon
 _NAMED_COUNTRY = re.compile(r"^(?P<name>.+) \((?P<iso>[A-Z]{3})\)$")  # a grid label: France (FRA)
 
 
@@ -233,6 +234,12 @@ class DomainRecord:
     @property
     def estimated(self) -> bool:
         return self.method == "estimated"
+
+    @property
+    def by_codecarbon(self) -> bool:
+        """Measured by codecarbon's tracker (``--backend``) or imported from its emissions.csv:
+        such domains are ``KIND:codecarbon``."""
+        return self.id.endswith(CODECARBON_SUFFIX)
 
 
 @dataclass

@@ -146,7 +146,7 @@ def sensors_of(run: Run) -> list[str]:
     measured by aicarbon's sensors and by codecarbon's are not compared unawares)."""
     names = set()
     for d in run.counted:
-        if d.id.endswith(":codecarbon"):
+        if d.by_codecarbon:
             names.add("codecarbon")
         elif d.estimated:
             names.add("estimate")

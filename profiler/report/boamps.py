@@ -115,7 +115,7 @@ def _tool(run: Run) -> tuple[str, str]:
     """Who measured, and its version: aicarbon, or codecarbon (its backend, or an imported row)."""
     if run.tool.name != "aicarbon":
         return run.tool.name, run.tool.version
-    if run.counted and all(d.id.endswith(":codecarbon") for d in run.counted):
+    if run.counted and all(d.by_codecarbon for d in run.counted):
         found = _CODECARBON_VERSION.search(run.counted[0].source)
         return "codecarbon", found.group(1) if found else ""
     return "aicarbon", run.tool.version

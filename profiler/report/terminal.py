@@ -153,7 +153,7 @@ def _print_problems(run: Run, console: Console) -> None:
 
 def side_by_side(run: Run) -> str | None:
     """``--backend both``: codecarbon's total beside aicarbon's sensors', with their ratio."""
-    theirs = [d for d in run.energy.domains if d.id.endswith(":codecarbon") and not d.in_total]
+    theirs = [d for d in run.energy.domains if d.by_codecarbon and not d.in_total]
     if not theirs:
         return None
     unit = "J"
