@@ -31,7 +31,6 @@ to its CPU-load model) become the run's "unavailable" lines, under ``codecarbon`
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
@@ -78,7 +77,6 @@ class CodecarbonSensor:
         interval_s: float,
         *,
         in_total: bool = True,
-        environ: Mapping[str, str] | None = None,
         module: ModuleType | None = None,
     ) -> None:
         self.events: list[str] = []  # the run's notes
@@ -118,18 +116,13 @@ class CodecarbonSensor:
             k for k in _KINDS if k[1] is not DomainKind.GPU or self._hardware(DomainKind.GPU) is not None
         ]
         self._kinds = kinds
-        self._domains = [
-            Domain(
-                f"{key}:codecarbon",
-                kind,
-                self._method(kind),
-                self._source(kind),
-                label,
-                in_total=in_total,
-                model=None if self._method(kind) is Method.MEASURED else self._source(kind),
+        self._domains = []
+        for key, kind, _, label in kinds:
+            method, source = self._method(kind), self._source(kind)
+            model = None if method is Method.MEASURED else source
+            self._domains.append(
+                Domain(f"{key}:codecarbon", kind, method, source, label, in_total=in_total, model=model)
             )
-            for key, kind, _, label in kinds
-        ]
 
     @property
     def domains(self) -> list[Domain]:

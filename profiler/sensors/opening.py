@@ -101,9 +101,7 @@ def open_sensors(
         from .codecarbon_tracker import CodecarbonSensor
 
         try:
-            tracker = CodecarbonSensor(
-                interval_s, in_total=backend == "codecarbon", environ=environ, module=codecarbon_module
-            )
+            tracker = CodecarbonSensor(interval_s, in_total=backend == "codecarbon", module=codecarbon_module)
         except SensorUnavailableError as exc:
             opened.unavailable.append(exc.unavailable)
         else:
