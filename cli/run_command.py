@@ -270,18 +270,17 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             **{k: v for k, v in parsed.given.items() if k not in CLI_ONLY_NAMES},
             spelling="flag",
         )
-        json_path = Path(parsed.get("json")) if parsed.get("json") is not None else None
+        json_path = _path(parsed, "json")
         if json_path is not None:
             from aicarbon.records.output_file import check_writable
 
             check_writable(json_path, closed_fds, what="--json")
-        csv_path = Path(parsed.get("emissions_csv")) if parsed.get("emissions_csv") is not None else None
+        csv_path = _path(parsed, "emissions_csv")
         if csv_path is not None:
             from aicarbon.report.emissions_csv import check_target
 
             check_target(csv_path)
-        prom_path = parsed.get("prometheus_textfile")
-        textfile = Path(prom_path) if prom_path is not None else None
+        textfile = _path(parsed, "prometheus_textfile")
         if textfile is not None:
             from aicarbon.report.metrics import check_textfile
 
@@ -304,6 +303,12 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
     if settings.save:
         _save(measured.record, quiet, only_copy=quiet and json_path is None)
     return measured.exit_status
+
+
+def _path(parsed: RunArgs, name: str) -> Path | None:
+    """A path option's value (None: not given)."""
+    given = parsed.get(name)
+    return Path(given) if given is not None else None
 
 
 def _append_row(record: Run, path: Path, quiet: bool) -> None:
