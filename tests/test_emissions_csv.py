@@ -70,6 +70,8 @@ def test_a_file_aicarbon_started_is_appended_to_by_codecarbon_without_a_backup(t
     assert ours.duration == pytest.approx(run.duration_s)
     assert ours.cpu_energy + ours.gpu_energy + ours.ram_energy == pytest.approx(ours.energy_consumed)
     assert ours.water_consumed == pytest.approx(run.impact.water.litres)
+    busy, capacity = run.attribution.machine_busy_cpu_s, run.duration_s * run.host.logical_cpus
+    assert 0 < ours.cpu_utilization_percent == pytest.approx(100 * busy / capacity)
     assert (ours.tracking_mode, ours.on_cloud) == ("machine", "N")
     assert pd.isna(ours.country_iso_code)  # the record's grid is the world average: no country
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", ours.timestamp)  # naive, as codecarbon's

@@ -402,6 +402,12 @@ class Run:
         return self.machine_energy_j / self.duration_s if self.duration_s > 0 else 0.0
 
     @property
+    def cpu_utilisation(self) -> float | None:
+        """The machine's average CPU utilisation over the run, 0 to 1 (None: no duration)."""
+        capacity = self.duration_s * self.host.logical_cpus
+        return min(self.attribution.machine_busy_cpu_s / capacity, 1.0) if capacity > 0 else None
+
+    @property
     def partial(self) -> bool:
         """True when the machine total misses energy: a device that exists could not be read,
         or a domain stopped answering during the run."""

@@ -105,9 +105,9 @@ def _measure(run: Run) -> dict[str, Any]:
         modes = sorted({_mode(d.method, d.source) for d in run.counted if d.kind == kind})
         if modes:
             measure[key] = ", ".join(modes)
-    capacity = run.duration_s * run.host.logical_cpus
-    if capacity > 0 and run.attribution.machine_busy_cpu_s > 0:
-        measure["averageUtilizationCpu"] = min(run.attribution.machine_busy_cpu_s / capacity, 1.0)
+    utilisation = run.cpu_utilisation
+    if utilisation:  # not known, or no busy time seen: left out
+        measure["averageUtilizationCpu"] = utilisation
     return measure
 
 

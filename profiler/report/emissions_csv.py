@@ -66,8 +66,7 @@ def row(run: Run) -> dict[str, str]:
     emissions_kg = impact.emissions_g / 1000 if impact is not None else 0.0
     country, iso, region = impact.grid.place() if impact is not None else ("", "", "")
     host = run.host
-    busy = run.attribution.machine_busy_cpu_s
-    capacity = duration * host.logical_cpus
+    utilisation = run.cpu_utilisation
     values: dict[str, object] = {
         "timestamp": _local_naive(run.end_utc),
         "project_name": run.labels.name or "aicarbon",
@@ -100,7 +99,7 @@ def row(run: Run) -> dict[str, str]:
         "latitude": "",
         "ram_total_size": host.ram_bytes / _GB,
         "tracking_mode": "machine",
-        "cpu_utilization_percent": min(100 * busy / capacity, 100.0) if capacity > 0 else "",
+        "cpu_utilization_percent": 100 * utilisation if utilisation is not None else "",
         "gpu_utilization_percent": "",
         "ram_utilization_percent": "",
         "ram_used_gb": "",
