@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from ..records.check import GateComparison, Verdict, overall
 from ..records.codec import dumps
@@ -126,9 +125,3 @@ def github_benchmark_json(comparisons: list[GateComparison]) -> str:
         for c in comparisons
     ]
     return dumps(data)
-
-
-def write_export(path: Path, text: str) -> None:
-    from ..records.output_file import write_text
-
-    write_text(path, text)
