@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from aicarbon.history.store import (
@@ -125,6 +126,40 @@ def test_twenty_parallel_writers_all_get_saved(tmp_path: Path) -> None:
     assert sorted({(r.command[1], r.command[2]) for r in runs}) == sorted(
         (str(n), str(i)) for n in range(20) for i in range(3)
     )
+
+
+class _OtherWriterAfterFirstRead:
+    """A connection that lets another process (here: another connection) make the history right
+    after this one's first read of it, as a parallel ``aicarbon run`` can."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db, self._path, self._reads = db, path, 0
+
+    def execute(self, sql: str, *args: object) -> object:
+        cursor = self._db.execute(sql, *args)
+        if sql.startswith("PRAGMA busy_timeout"):
+            return cursor
+        self._reads += 1
+        if self._reads > 1:
+            return cursor
+        rows = iter(cursor.fetchall())  # the read is over (its lock let go) before the other writes
+        History.open(path=self._path).close()
+        return SimpleNamespace(fetchone=lambda: next(rows, None))
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._db, name)
+
+
+def test_a_history_made_by_another_writer_while_this_one_looks_is_not_refused(tmp_path: Path) -> None:
+    """What CI caught among twenty parallel writers: the application id was read before the other
+    writer committed the schema and the table count after, and the new history was refused as
+    'not an aicarbon history'."""
+    path = tmp_path / "history.sqlite3"
+    path.touch()
+    db = _OtherWriterAfterFirstRead(sqlite3.connect(path, isolation_level=None), path)
+    with History._prepared(db, path, 10) as history:  # type: ignore[arg-type]
+        history.save(a_run())
+        assert len(history.runs(Filter(limit=10))) == 1
 
 
 def make_v1_history(path: Path) -> None:

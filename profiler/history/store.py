@@ -235,6 +235,12 @@ def _insert(db: sqlite3.Connection, run: Run) -> int:
     return run_id
 
 
+_HEADER = (
+    "SELECT a.application_id, v.user_version, (SELECT count(*) FROM sqlite_master) "
+    "FROM pragma_application_id() AS a, pragma_user_version() AS v"
+)
+
+
 class History:
     """An open history database. ``History.open()`` finds, makes and migrates it."""
 
@@ -318,15 +324,16 @@ class History:
         db.execute("PRAGMA foreign_keys = ON")
 
     def _version(self) -> int:
-        app_id = self._db.execute("PRAGMA application_id").fetchone()[0]
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        tables = self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        """The schema version, refusing a database that is not ours. The three facts are read
+        in one statement, from one snapshot: read one at a time, another process could create
+        the schema between them, and a history it had just made looked like a stranger's."""
+        app_id, version, tables = self._db.execute(_HEADER).fetchone()
         if tables and app_id != APPLICATION_ID:
             raise StoreError(
                 f"{self.path} is an SQLite database but not an aicarbon history: move it away, or set "
                 "AICARBON_HOME to keep the history elsewhere"
             )
-        return version
+        return int(version)
 
     def _migrate(self) -> None:
         with self._write() as db:
