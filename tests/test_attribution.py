@@ -80,7 +80,9 @@ def test_a_churning_tree_gets_its_share_of_cpu_energy(
     busy_s = data["attribution"]["machine_busy_cpu_s"]
     cpu = next(d for d in data["energy"]["domains"] if d["id"] == "cpu:estimated")
     energy_share = cpu["attributed_j"] / cpu["energy_j"]
-    assert 0.2 < true_tree_s / busy_s < 1.0  # the competing load did compete
+    # The competing load did compete, and the tree did work of its own (a bound on the ratio
+    # would depend on how busy the machine is: CI gave the tree 19% of it once).
+    assert true_tree_s > 0.1 and true_tree_s / busy_s < 0.9
     assert energy_share == pytest.approx(true_tree_s / busy_s, abs=0.06), data["attribution"]
     assert data["attribution"]["tree_cpu_s"] == pytest.approx(true_tree_s, rel=0.1, abs=0.05)
     if accounting == "proc":
