@@ -13,18 +13,21 @@ the arguments here.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aicarbon.errors import AicarbonError
-from aicarbon.settings import RUN_SETTINGS, Declared
+from aicarbon.settings import RUN_SETTINGS, Declared, check_number
 
 if TYPE_CHECKING:
+    from aicarbon.job.launcher import Launch
     from aicarbon.records.run import Run
 
 SEE = "(see 'aicarbon run --help')"
+DEFAULT_JOB_TIMEOUT_S = 120.0  # job.rank.DEFAULT_TIMEOUT_S, without importing it at start-up
 USAGE = "aicarbon run [OPTIONS] COMMAND [ARGS]...\n   or: aicarbon run [OPTIONS] -m MODULE [ARGS]..."
 SUMMARY = "Run a command, measure the energy it used, and print a report on stderr."
 
@@ -35,7 +38,7 @@ CLI_ONLY: tuple[Declared, ...] = (
         "--json",
         str,
         None,
-        "write the run record ([schema `aicarbon.run/3`](docs/run-record.md)); `-` or "
+        "write the run record ([schema `aicarbon.run/4`](docs/run-record.md)); `-` or "
         "`/dev/stdout` for standard output",
         metavar="PATH",
         in_api=False,
@@ -58,6 +61,31 @@ CLI_ONLY: tuple[Declared, ...] = (
         "add the run to node_exporter's textfile-collector metrics at PATH (`.prom`; "
         "[docs/metrics.md](docs/metrics.md))",
         metavar="PATH",
+        in_api=False,
+    ),
+    Declared(
+        "job_dir",
+        "--job-dir",
+        str,
+        None,
+        "under a launcher (srun, mpirun, torchrun): where the job's ranks meet, on a file system "
+        "every node sees (default: `.aicarbon-jobs` in Slurm's submit directory or here; "
+        "[docs/jobs.md](docs/jobs.md))",
+        metavar="DIR",
+        env="AICARBON_JOB_DIR",
+        in_api=False,
+    ),
+    Declared(
+        "job_timeout_s",
+        "--job-timeout",
+        float,
+        DEFAULT_JOB_TIMEOUT_S,
+        "under a launcher: how long the job's first rank waits for the other nodes' parts before it "
+        "writes the job record without them",
+        metavar="S",
+        low=0.0,
+        high=86400.0,
+        high_text="must be at most 86400 s (a day)",
         in_api=False,
     ),
     Declared("quiet", "--quiet", bool, False, "print no report", short="-q", in_api=False),
@@ -250,6 +278,7 @@ def main(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> int:
 def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
     from contextlib import closing
 
+    from aicarbon.cli.streams import say
     from aicarbon.measurement.process_tree import open_tree
 
     parsed = parse(args)
@@ -292,17 +321,56 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             engine.warm_up(prepared, report=not quiet, save=settings.save)
             from aicarbon.cli import deliver  # noqa: F401
 
-        measured = engine.measure_command(argv, prepared, tree=tree, meanwhile=meanwhile)
+        timeout_s = check_number("--job-timeout", parsed.get("job_timeout_s"), 0.0, 86400.0)
+        job = _job(parsed, timeout_s) if any(v in os.environ for v in LAUNCHER_MARKERS) else None
+        if job is None:
+            measured = engine.measure_command(argv, prepared, tree=tree, meanwhile=meanwhile)
+            record, status = measured.record, measured.exit_status
+        else:
+            from aicarbon.job.rank import run_job_rank
+
+            launch, job_dir, timeout_s = job
+            outcome = run_job_rank(argv, prepared, launch, job_dir, timeout_s, tree, meanwhile)
+            for line in outcome.lines:
+                say(line)
+            if outcome.record is None:  # another rank reports the job
+                return outcome.exit_status
+            record, status = outcome.record, outcome.exit_status
     from aicarbon.cli.deliver import deliver
 
-    deliver(measured.record, json_path, quiet)
+    deliver(record, json_path, quiet)
     if csv_path is not None:
-        _append_row(measured.record, csv_path, quiet)
+        _append_row(record, csv_path, quiet)
     if textfile is not None:
-        _write_metrics(measured.record, textfile)
+        _write_metrics(record, textfile)
     if settings.save:
-        _save(measured.record, quiet, only_copy=quiet and json_path is None)
-    return measured.exit_status
+        _save(record, quiet, only_copy=quiet and json_path is None)
+    return status
+
+
+# A launcher's rank variable (job.launcher): only then is the job's code imported.
+LAUNCHER_MARKERS = ("LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
+
+
+def _job(parsed: RunArgs, timeout_s: float) -> tuple[Launch, Path, float] | None:
+    """This rank's job: its launch, directory and timeout; None (a plain run, said in one line
+    when the launcher's variables are there but unusable)."""
+    from aicarbon.cli.streams import say
+    from aicarbon.job.launcher import LaunchError, detect
+    from aicarbon.job.rank import job_directory
+
+    try:
+        launch = detect(os.environ)
+    except LaunchError as exc:
+        say(f"inconsistent launcher variables ({exc}): this rank is measured alone")
+        return None
+    if launch is None:
+        return None
+    job_dir = job_directory(launch, parsed.get("job_dir"), os.environ, Path.cwd())
+    if job_dir is None:
+        say(f"{launch.launcher} names no job: pass --job-dir DIR (one per job); this rank is measured alone")
+        return None
+    return launch, job_dir, timeout_s
 
 
 def _path(parsed: RunArgs, name: str) -> Path | None:

@@ -133,6 +133,7 @@ def measure_command(
     environ: Mapping[str, str] | None = None,
     nvml_module: ModuleType | None = None,
     meanwhile: Callable[[], None] | None = None,
+    after_command: Callable[[], None] | None = None,
 ) -> MeasuredCommand:
     """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start.
     ``meanwhile`` runs in a thread while the command runs (``warm_up``)."""
@@ -148,6 +149,7 @@ def measure_command(
         environ=environ,
         nvml_module=nvml_module,
         meanwhile=meanwhile,
+        after_command=after_command,
         # The command starts before the sensors open (measurement.command); not under codecarbon,
         # whose tracker counts from its own start, a second or so after its imports.
         fast_start=settings.backend == "native",

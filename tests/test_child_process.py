@@ -295,7 +295,7 @@ def test_record_is_rescued_when_its_directory_vanishes_during_the_run(tmp_path: 
     rescued = Path(line.split("saved to ", 1)[1].split(" instead")[0])
     try:
         data = json.loads(rescued.read_text())
-        assert data["schema"] == "aicarbon.run/3" and data["exit"]["status"] == 0
+        assert data["schema"] == "aicarbon.run/4" and data["exit"]["status"] == 0
         assert "Total" in out.stderr  # and the report was still printed
     finally:
         rescued.unlink()

@@ -138,27 +138,29 @@ def test_a_failure_while_grading_is_a_note_and_the_measurement_is_kept(tmp_path:
 # -- the record's versions ------------------------------------------------------------------------
 
 
-def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_3() -> None:
+def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_4() -> None:
     raw = json.loads(V1_RECORD.read_text())
     assert raw["schema"] == "aicarbon.run/1" and "phases" in raw and "work" not in raw
     record = Run.load(V1_RECORD)
     assert [p.name for p in record.work.phases] == ["load-corpus", "train", "generate"]
     assert record.work.units_counted == 20000.0 and record.labels.name is None and record.labels.tags == []
     again = json.loads(record.to_json())
-    assert again["schema"] == SCHEMA == READABLE_SCHEMAS[-1] == "aicarbon.run/3"
+    assert again["schema"] == SCHEMA == READABLE_SCHEMAS[-1] == "aicarbon.run/4"
     assert again["work"]["units_counted"] == 20000.0 and "phases" not in again
     assert Run.from_dict(again).to_dict() == again
 
 
-def test_a_version_2_record_written_back_as_version_3_keeps_every_field() -> None:
+def test_a_version_2_record_written_back_as_version_4_keeps_every_field() -> None:
     """Written by aicarbon before failed phases were marked (tests/data): read, and written back
-    as version 3 with exactly its own figures, plus the two fields version 3 added."""
+    as version 4 with exactly its own figures, plus the two fields version 3 added and the two
+    of version 4 (a plain run: no job, no nodes)."""
     raw = json.loads(V2_RECORD.read_text())
     assert raw["schema"] == "aicarbon.run/2"
     again = json.loads(Run.load(V2_RECORD).to_json())
-    assert again["schema"] == "aicarbon.run/3"
+    assert again["schema"] == "aicarbon.run/4"
     assert [p.pop("failed") for p in again["work"]["phases"]] == [None, None, None]
     assert again["sampling"].pop("extrapolated_start_s") == 0.0
+    assert (again.pop("job"), again.pop("nodes")) == (None, [])
     again["schema"] = raw["schema"]
     assert again == raw
 

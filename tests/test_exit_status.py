@@ -92,7 +92,7 @@ def test_record_to_a_broken_stdout_pipe_is_rescued(tmp_path: Path) -> None:
     assert proc.wait(timeout=120) == 0
     assert "could not write /dev/stdout (Broken pipe, EPIPE); the run record was saved to" in stderr
     (rescued,) = tmp_path.glob("aicarbon-run-*.json")
-    assert json.loads(rescued.read_text())["schema"] == "aicarbon.run/3"
+    assert json.loads(rescued.read_text())["schema"] == "aicarbon.run/4"
 
 
 def test_header_stays_whole_at_80_columns_with_a_long_command_and_narrow_columns(tmp_path: Path) -> None:

@@ -154,7 +154,7 @@ def test_json_to_stdout_and_dash(tmp_path: Path) -> None:
     for target in ("/dev/stdout", "-"):
         out = run_aicarbon("run", "-q", "--json", target, "--", "true", cwd=tmp_path)
         assert out.returncode == 0, out.stderr
-        assert json.loads(out.stdout)["schema"] == "aicarbon.run/3"
+        assert json.loads(out.stdout)["schema"] == "aicarbon.run/4"
         assert sorted(p.name for p in tmp_path.iterdir()) == []  # no file named "-"
 
 
@@ -164,7 +164,7 @@ def test_symlinked_record_through_the_command_line(tmp_path: Path) -> None:
     out = run_aicarbon("run", "-q", "--json", "latest.json", "--", "true", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "latest.json").is_symlink()
-    assert json.loads((tmp_path / "runs" / "x.json").read_text())["schema"] == "aicarbon.run/3"
+    assert json.loads((tmp_path / "runs" / "x.json").read_text())["schema"] == "aicarbon.run/4"
 
 
 def test_twenty_parallel_runs_writing_one_path_all_succeed(tmp_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_twenty_parallel_runs_writing_one_path_all_succeed(tmp_path: Path) -> No
         results = list(pool.map(one, range(20)))
     assert [r.returncode for r in results] == [i % 3 for i in range(20)]
     assert all(r.stderr == "" for r in results), [r.stderr for r in results if r.stderr]
-    assert json.loads(target.read_text())["schema"] == "aicarbon.run/3"  # one whole record
+    assert json.loads(target.read_text())["schema"] == "aicarbon.run/4"  # one whole record
     assert leftovers(tmp_path) == []
 
 

@@ -41,7 +41,7 @@ def test_each_test_is_measured_and_the_top_consumers_listed(pytester: pytest.Pyt
         ]
     )
     data = json.loads((pytester.path / "energy.json").read_text())
-    assert data["schema"] == "aicarbon.pytest/1" and data["run"]["schema"] == "aicarbon.run/3"
+    assert data["schema"] == "aicarbon.pytest/1" and data["run"]["schema"] == "aicarbon.run/4"
     tests = {t["nodeid"].split("::")[1]: t for t in data["tests"]}
     assert set(tests) == {"test_heavy", "test_light", "test_sleepy"}
     assert tests["test_heavy"]["attributed_j"] > 3 * tests["test_light"]["attributed_j"]

@@ -56,7 +56,7 @@ def test_json_is_the_record_strict_and_whole(saved: dict[str, str]) -> None:
         raise ValueError(name)
 
     data = json.loads(report(saved, "1", "--format", "json"), parse_constant=refuse)
-    assert data["schema"] == "aicarbon.run/3"
+    assert data["schema"] == "aicarbon.run/4"
     assert data["command"] == hostile_run().command  # the exact text: escaping is for display
     assert data == json.loads(hostile_run().to_json())
 

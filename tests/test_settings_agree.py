@@ -35,7 +35,15 @@ def test_track_takes_every_declared_keyword_with_its_default_and_no_other() -> N
 
 def test_the_command_line_has_every_declared_flag_and_its_default() -> None:
     flags = {d.flag: d for d in RUN_SETTINGS if d.flag}
-    cli_only = {"--json", "--emissions-csv", "--prometheus-textfile", "--quiet", "--module"}
+    cli_only = {
+        "--json",
+        "--emissions-csv",
+        "--prometheus-textfile",
+        "--job-dir",
+        "--job-timeout",
+        "--quiet",
+        "--module",
+    }
     assert {d.flag for d in run_command.OPTIONS} == set(flags) | cli_only
     parsed = run_command.parse(["true"])
     for d in flags.values():

@@ -54,6 +54,9 @@ class MeasureOptions(NamedTuple):
     meanwhile: Callable[[], None] | None = None
     fast_start: bool = False  # start the command before the sensors are open (see above)
     backend: str = "native"  # settings.BACKENDS
+    # Called once the command has ended, while the sensors are still read: a job's node waits
+    # here for its other ranks (job.rank), whose energy is the node's too.
+    after_command: Callable[[], None] | None = None
 
     @property
     def session(self) -> SessionOptions:
@@ -174,6 +177,8 @@ def _finish(
         channel.finish()
         if helper is not None:
             helper.join()
+    if options.after_command is not None:
+        options.after_command()
     left_running = tree.running_descendants()
     run = session.stop(list(argv), exit_)
     run.attribution.descendants_left_running = left_running

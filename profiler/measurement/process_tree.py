@@ -348,3 +348,38 @@ def process_names(pids: Iterable[int]) -> dict[int, str]:
         except OSError:
             continue
     return names
+
+
+def subtree_cpu_s(pid: int) -> tuple[float, set[int]] | None:
+    """CPU seconds of another process's descendants, and their PIDs (None: ``pid`` is gone):
+    each live descendant's own and reaped children's time, plus the time of the children
+    ``pid`` itself has reaped (its cutime and cstime), but not ``pid``'s own. For a job's rank
+    that aicarbon started elsewhere on this node: its aicarbon process is ``pid``."""
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    total_ticks = int(fields[13]) + int(fields[14])  # cutime, cstime
+    pids: set[int] = set()
+    stack = _all_children(pid)
+    while stack:
+        child = stack.pop()
+        if child in pids:
+            continue
+        child_fields = _stat_fields(child)
+        if child_fields is None:
+            continue
+        pids.add(child)
+        total_ticks += sum(int(v) for v in child_fields[11:15])
+        stack += _all_children(child)
+    return total_ticks / _TICKS_PER_S, pids
+
+
+def _all_children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"{_PROC}/{pid}/task")
+    except OSError:
+        return found
+    for tid in tasks:
+        found += ProcessTree._task_children(pid, tid)
+    return found

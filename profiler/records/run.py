@@ -19,13 +19,14 @@ from ..limits import MAX_PHASES as MAX_RECORDS
 from .codec import RecordError, dumps, read_json_file, value
 from .output_file import write_text
 
-SCHEMA = "aicarbon.run/3"
+SCHEMA = "aicarbon.run/4"
 # Version 1 had ``phases`` and ``units_counted`` at the top level and no ``labels``; version 2
 # moved them under ``work`` and added ``labels``; version 3 marks failed phases
 # (``work.phases[].failed``: a version-2 reader would show them as finished) and records the
-# extrapolated start (``sampling.extrapolated_start_s``). All three are read (``Run.from_dict``)
-# and written back as version 3.
-READABLE_SCHEMAS = ("aicarbon.run/1", "aicarbon.run/2", SCHEMA)
+# extrapolated start (``sampling.extrapolated_start_s``); version 4 records jobs of several
+# nodes (``job`` and ``nodes``: a version-3 reader would take a job's totals for one machine's).
+# All four are read (``Run.from_dict``) and written back as version 4.
+READABLE_SCHEMAS = ("aicarbon.run/1", "aicarbon.run/2", "aicarbon.run/3", SCHEMA)
 MAX_RECORD_BYTES = 64 << 20  # a day-long run's record is well under 1 MB
 CODECARBON_SUFFIX = ":codecarbon"  # the domains codecarbon measured: cpu:codecarbon, gpu:codecarbon
 _NAMED_COUNTRY = re.compile(r"^(?P<name>.+) \((?P<iso>[A-Z]{3})\)$")  # a grid label: France (FRA)
@@ -355,6 +356,42 @@ class WorkRecord:
 
 
 @dataclass(kw_only=True)
+class NodeRecord:
+    """One node of a job, measured on its own: its sensors read by one of its ranks, over its
+    own window and counters (clocks are never aligned across nodes). Version 4."""
+
+    host: str
+    machine_id: str  # with ``host``, the node's key ("" where the machine has none)
+    ranks: list[int]  # the job's global ranks that ran here and reported
+    exit_statuses: list[int]  # each rank's command's, in the order of ``ranks``
+    start_utc: str
+    end_utc: str
+    duration_s: float
+    energy: EnergyRecord
+    attribution: AttributionRecord
+    units_counted: float = 0.0
+
+    @property
+    def machine_energy_j(self) -> float:
+        return sum(d.energy_j for d in self.energy.domains if d.in_total)
+
+    @property
+    def attributed_energy_j(self) -> float:
+        return sum(d.attributed_j for d in self.energy.domains if d.in_total)
+
+
+@dataclass(kw_only=True)
+class JobRecord:
+    """The job a record sums up (``nodes``): who launched it, and what never reported. Version 4."""
+
+    launcher: str  # torchrun, openmpi, mvapich2, mpich, slurm
+    job_id: str | None
+    world_size: int
+    missing_ranks: list[int] = field(default_factory=list)  # never reported (a dead rank or node)
+    missing_nodes: list[str] = field(default_factory=list)  # started, then never reported
+
+
+@dataclass(kw_only=True)
 class Run:
     """One measured run: its fields are the JSON record's, in its order, part for part
     (docs/run-record.md); the figures that follow from them are properties, written to the
@@ -377,6 +414,8 @@ class Run:
     timeline: TimelineRecord
     impact: ImpactRecord | None = None  # emissions and water (None: not computed)
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
+    job: JobRecord | None = None  # a job of several ranks (None: one command on one machine)
+    nodes: list[NodeRecord] = field(default_factory=list)  # the job's nodes, each measured alone
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -439,6 +478,12 @@ class Run:
             "cpu_share": self.attribution.cpu_share,
             **attribution,
         }
+        for node, part in zip(self.nodes, data["nodes"], strict=True):
+            part["energy"] = {
+                "machine_j": node.machine_energy_j,
+                "attributed_j": node.attributed_energy_j,
+                **part["energy"],
+            }
         return data
 
     @classmethod
@@ -492,6 +537,7 @@ class Run:
             if number < 0:
                 raise RecordError(f"{name}: {number:g} is negative")
         self._check_work()
+        self._check_job()
         ids = [d.id for d in self.energy.domains]
         if len(set(ids)) != len(ids):
             raise RecordError("energy.domains: two domains have the same id")
@@ -523,6 +569,28 @@ class Run:
         if self.comparison is not None and (self.comparison.units or 0) > MAX_UNITS:
             raise RecordError(f"comparison.units: more than {MAX_UNITS:.0e}")
 
+    def _check_job(self) -> None:
+        """A job's nodes: each rank once, within the world, with an exit status apiece."""
+        if self.job is None:
+            if self.nodes:
+                raise RecordError("nodes: a record with nodes must say which job (job)")
+            return
+        if self.job.world_size < 1:
+            raise RecordError(f"job.world_size: {self.job.world_size} is not a number of ranks")
+        seen: set[int] = set()
+        for i, node in enumerate(self.nodes):
+            if len(node.exit_statuses) != len(node.ranks):
+                raise RecordError(f"nodes[{i}]: one exit status per rank is needed")
+            if any(not 0 <= s <= 255 for s in node.exit_statuses):
+                raise RecordError(f"nodes[{i}].exit_statuses: an exit status is 0 to 255")
+            if any(not 0 <= r < self.job.world_size for r in node.ranks) or seen & set(node.ranks):
+                raise RecordError(f"nodes[{i}].ranks: a rank outside the job, or on two nodes")
+            seen |= set(node.ranks)
+            numbers = [node.duration_s, node.units_counted, node.energy.peak_power_w]
+            numbers += [x for d in node.energy.domains for x in (d.energy_j, d.attributed_j)]
+            if any(x < 0 for x in numbers):
+                raise RecordError(f"nodes[{i}]: a negative figure")
+
     def to_json(self) -> str:
         """Strict JSON (``NaN`` and infinities raise ``ValueError``: they are never written)."""
         return dumps(self.to_dict())
@@ -536,6 +604,17 @@ class Run:
     def load(cls, path: Path) -> Run:
         """Read and check a saved record; ``RecordError`` (one sentence) for anything else."""
         return cls.from_dict(read_json_file(path, "run record", MAX_RECORD_BYTES), str(path))
+
+
+def rank_ranges(ranks: list[int]) -> str:
+    """``0-3, 7``."""
+    spans: list[list[int]] = []
+    for r in sorted(ranks):
+        if spans and r == spans[-1][1] + 1:
+            spans[-1][1] = r
+        else:
+            spans.append([r, r])
+    return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
 def upgraded(data: dict[str, Any], version: int) -> dict[str, Any]:
@@ -566,7 +645,9 @@ __all__ = [
     "ExitRecord",
     "HostRecord",
     "ImplausibleRecord",
+    "JobRecord",
     "LabelsRecord",
+    "NodeRecord",
     "PhaseRecord",
     "RecordError",
     "Run",
@@ -575,4 +656,5 @@ __all__ = [
     "ToolRecord",
     "UnavailableRecord",
     "WorkRecord",
+    "rank_ranges",
 ]

@@ -31,3 +31,24 @@ def host_info(cpu: CpuInfo, gpus: list[str] | None = None, gpu_driver: str = "")
         cpu_id=cpu_id(cpu),
         gpu_driver=gpu_driver,
     )
+
+
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+def machine_id(files: tuple[str, ...] = MACHINE_ID_FILES) -> str:
+    """The systemd/D-Bus machine id (32 hex digits), or "" where there is none."""
+    for name in files:
+        try:
+            with open(name, encoding="ascii", errors="replace") as handle:
+                text = handle.read(64).strip()
+        except OSError:
+            continue
+        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+            return text
+    return ""
+
+
+def node_name() -> str:
+    """This node's host name, as a job's node is keyed by (with its machine id)."""
+    return socket.gethostname()

@@ -1,0 +1,1 @@
+"""Jobs of several ranks and nodes: the launcher, the job directory, the merge."""
