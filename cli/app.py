@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 from aicarbon import __version__
-from aicarbon.cli import gate, history, info, machine, run_command
+from aicarbon.cli import gate, history, info, machine, merge, run_command
 from aicarbon.cli.common import COMMAND_MARK
 from aicarbon.cli.streams import say
 from aicarbon.errors import AicarbonError
@@ -62,7 +62,7 @@ def _register(module: ModuleType) -> None:
             app.command(name, **settings)(value)
 
 
-for _module in (info, gate, history, machine):
+for _module in (info, gate, history, machine, merge):
     _register(_module)
 app.add_typer(gate.baseline_app, name="baseline")
 app.add_typer(history.history_app, name="history")

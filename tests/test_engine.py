@@ -240,8 +240,9 @@ def _mirrors(cls: type, data: object, where: str) -> None:
 def test_the_run_dataclass_mirrors_its_json_part_for_part() -> None:
     """Run's fields are the record's keys, nested as they are, in their order: a field added to
     one and not the other, or moved, fails here (the derived figures excepted)."""
-    data = json.loads((V1_RECORD.parent / "run-v3-generate-text.json").read_text())
+    data = json.loads((V1_RECORD.parent / "run-v4-job.json").read_text())
     assert data["work"]["phases"] and data["impact"] and data["comparison"]  # every part present
+    assert data["job"] and data["nodes"]
     _mirrors(Run, data, "")
     run = Run.from_dict(data)
     assert (run.exit.status, run.sampling.interval_s, run.work.phases[0].name) == (

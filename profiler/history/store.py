@@ -37,7 +37,7 @@ from ..records.history import RunSummary
 from ..records.run import Run
 
 DB_NAME = "history.sqlite3"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION_ID = 0x41494342  # "AICB": tells an aicarbon history from another SQLite file
 BUSY_TIMEOUT_S = 30.0
 DEFAULT_MAX_RUNS = 10_000
@@ -82,6 +82,10 @@ CREATE TABLE tags (
 CREATE INDEX tags_by_tag ON tags (tag);
 """
 
+# Version 3: how many nodes a job's record sums up (0: a plain run, one command on one machine).
+_V3 = """
+ALTER TABLE runs ADD COLUMN nodes INTEGER NOT NULL DEFAULT 0;
+"""
 
 # The newest N runs stay (retention: every save, and history --prune).
 _KEEP_NEWEST = "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
@@ -106,6 +110,7 @@ def _backfill_v2(db: sqlite3.Connection) -> None:
 _MIGRATIONS: dict[int, tuple[str, Callable[[sqlite3.Connection], None] | None]] = {
     1: (_V1, None),
     2: (_V2, _backfill_v2),
+    3: (_V3, None),  # no record before version 3 was a job's
 }
 
 
@@ -221,11 +226,12 @@ def _insert(db: sqlite3.Connection, run: Run) -> int:
         _sql_text(run.labels.note),
         _units(run),
         _emissions(run),
+        len(run.nodes),
     )
     cursor = db.execute(
         "INSERT INTO runs (start_utc, duration_s, exit_status, command, command_line, "
-        "energy_j, attributed_j, method, host, record, name, note, units, emissions_g) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "energy_j, attributed_j, method, host, record, name, note, units, emissions_g, nodes) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         row,
     )
     run_id = int(cursor.lastrowid or 0)
@@ -437,7 +443,7 @@ class History:
             args.append(where.until_utc)
         sql = (
             "SELECT id, start_utc, duration_s, exit_status, command, energy_j, attributed_j, method, "
-            "host, name, note, units, emissions_g FROM runs"
+            "host, name, note, units, emissions_g, nodes FROM runs"
         )
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -463,6 +469,7 @@ class History:
                 note=r[10],
                 units=r[11],
                 emissions_g=r[12],
+                nodes=r[13],
                 tags=tags.get(r[0], []),
             )
             for r in rows

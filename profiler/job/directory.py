@@ -31,6 +31,7 @@ PART_SCHEMA = "aicarbon.job-part/1"
 MAX_PART_BYTES = 64 << 20
 MAX_SMALL_BYTES = 1 << 16
 JOB_DIR_ENV = "AICARBON_JOB_DIR"
+SECOND = ".again-"  # in the name of a node's second part: <node>.again-<pid>.json
 
 
 class JobDirError(AicarbonError):
@@ -162,7 +163,7 @@ class JobDir:
         keeps the first and says so)."""
         target = self.parts_dir / f"{self.node}.json"
         if target.exists():
-            target = self.parts_dir / f"{self.node}.{os.getpid()}.json"
+            target = self.parts_dir / f"{self.node}{SECOND}{os.getpid()}.json"
         self._write(target, part.to_json())
         return target
 
@@ -175,7 +176,8 @@ class JobDir:
         return found
 
     def part_files(self) -> list[Path]:
-        return sorted(p for p in _listing(self.parts_dir) if p.suffix == ".json")
+        """The parts: each node's first, then any second ones (oldest first)."""
+        return sorted((p for p in _listing(self.parts_dir) if p.suffix == ".json"), key=_age)
 
     # -- files ------------------------------------------------------------------------------------
 
@@ -210,6 +212,13 @@ def _listing(folder: Path) -> list[Path]:
         return list(folder.iterdir())
     except OSError:
         return []
+
+
+def _age(path: Path) -> tuple[bool, int, str]:
+    try:
+        return SECOND in path.name, path.stat().st_mtime_ns, path.name
+    except OSError:
+        return SECOND in path.name, 0, path.name
 
 
 def _why(exc: OSError) -> str:

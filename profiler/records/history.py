@@ -25,6 +25,7 @@ class RunSummary:
     note: str | None = None
     units: float | None = None
     emissions_g: float | None = None
+    nodes: int = 0  # a job's record: how many nodes it sums up (0: a plain run)
     tags: list[str] = field(default_factory=list)
 
     @property
@@ -48,4 +49,5 @@ class RunSummary:
             "units": self.units,
             "energy_per_unit_j": self.energy_per_unit_j,
             "emissions_g": self.emissions_g,
+            "nodes": self.nodes,
         }

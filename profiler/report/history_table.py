@@ -35,6 +35,8 @@ def render(runs: list[RunSummary], where: Path) -> str:
         label = shorten(visible(" ".join(r.command)), room - cell_len(tags)) + tags
         lines.append(left + label)
         extra = []
+        if r.nodes:
+            extra.append(f"job of {r.nodes} node{'s' if r.nodes != 1 else ''}")
         if r.units:
             extra.append(f"{fmt_energy(r.energy_j / r.units)} per unit ({r.units:g})")
         if r.name:

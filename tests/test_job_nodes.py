@@ -1,0 +1,162 @@
+"""Jobs of several nodes on one machine: each simulated node is its own processes with their
+own UTS name (``unshare -u``), their own machine id (a bind mount in a private mount namespace)
+and their own simulated RAPL counters, the ranks sharing one job directory, with Slurm's
+variables set as ``srun`` sets them. Each node's energy must be its own counters' exactly, once
+however many ranks it has, and the job's the sum of its nodes'."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import AICARBON, PowercapTree, bare_metal_proc, hermetic_env
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None,
+    reason="simulated nodes need unshare -u -m, which needs root (CI runs as root)",
+)
+START_UJ = 10_000_000
+# The node's second rank moves its node's counter once, after the first samples: the node's
+# energy is then exactly the jump, and twice the jump if two ranks read the same counters.
+RANK = """
+import sys, time
+counter, target = sys.argv[1], sys.argv[2]
+time.sleep(0.3)
+if target != "-":
+    open(counter, "w").write(target + "\\n")
+time.sleep(0.5)
+sys.exit(int(sys.argv[3]))
+"""
+
+
+class Node:
+    def __init__(self, root: Path, name: str, machine_id: str, jump_j: float) -> None:
+        self.name, self.jump_j = name, jump_j
+        self.powercap = PowercapTree(root / name / "sys")
+        self.powercap.zone("intel-rapl:0", "package-0", START_UJ)
+        self.machine_id = root / name / "machine-id"
+        self.machine_id.write_text(machine_id + "\n")
+        self.proc = bare_metal_proc(root / name / "proc")
+
+    @property
+    def counter(self) -> Path:
+        return self.powercap.path("intel-rapl:0") / "energy_uj"
+
+
+def start_rank(
+    node: Node,
+    rank: int,
+    local: int,
+    world: int,
+    per_node: str,
+    job_dir: Path,
+    *extra: str,
+    exit_code: int = 0,
+) -> subprocess.Popen[str]:
+    env = hermetic_env(
+        {
+            "SLURM_JOB_ID": "77", "SLURM_STEP_ID": "0", "SLURM_PROCID": str(rank),
+            "SLURM_LOCALID": str(local), "SLURM_NODEID": "0" if node.name == "node-a" else "1",
+            "SLURM_NTASKS": str(world), "SLURM_STEP_TASKS_PER_NODE": per_node,
+            "AICARBON_SYSFS_ROOT": str(node.powercap.sysfs_root), "AICARBON_PROC_ROOT": str(node.proc),
+            "AICARBON_TRUST_VM_RAPL": "1", "AICARBON_JOB_DIR": str(job_dir),
+        }
+    )  # fmt: skip
+    target = str(START_UJ + int(node.jump_j * 1e6)) if local == 1 else "-"
+    aicarbon = [*AICARBON, "run", "--sensors", "rapl", "--interval", "0.05", *extra, "--"]
+    command = [*aicarbon, sys.executable, "-c", RANK, str(node.counter), target, str(exit_code)]
+    script = 'hostname "$1" && mount --bind "$2" /etc/machine-id && shift 2 && exec "$@"'
+    return subprocess.Popen(
+        ["unshare", "-u", "-m", "--propagation", "private", "sh", "-c", script, "sh",
+         node.name, str(node.machine_id), *command],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def nodes(tmp_path: Path) -> tuple[Node, Node]:
+    return (
+        Node(tmp_path, "node-a", "a" * 32, 3.0),
+        Node(tmp_path, "node-b", "b" * 32, 5.0),
+    )
+
+
+def finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
+    return [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
+
+
+def test_two_nodes_of_two_ranks_each_count_each_node_once(tmp_path: Path, nodes: tuple[Node, Node]) -> None:
+    a, b = nodes
+    record = tmp_path / "job.json"
+    layout = [(a, 0, 0), (a, 1, 1), (b, 2, 0), (b, 3, 1)]
+    procs = [
+        start_rank(node, rank, local, 4, "2(x2)", tmp_path / "jobs", "--json", str(record))
+        for node, rank, local in layout
+    ]
+    ended = finish(procs)
+    assert [status for status, _ in ended] == [0, 0, 0, 0], ended
+    assert all(err == "" for _, err in ended[1:]), ended  # only rank 0 reports
+    data = json.loads(record.read_text())
+    assert data["schema"] == "aicarbon.run/4"
+    assert data["job"] == {"launcher": "slurm", "job_id": "77.0", "world_size": 4, "missing_ranks": [],
+                           "missing_nodes": []}  # fmt: skip
+    by_host = {n["host"]: n for n in data["nodes"]}
+    assert set(by_host) == {"node-a", "node-b"}
+    assert (by_host["node-a"]["ranks"], by_host["node-b"]["ranks"]) == ([0, 1], [2, 3])
+    assert by_host["node-a"]["machine_id"] == "a" * 32 and by_host["node-b"]["machine_id"] == "b" * 32
+    # Each node's energy is its own counters' jump, once: not twice for its two ranks.
+    assert by_host["node-a"]["energy"]["machine_j"] == pytest.approx(3.0, abs=1e-9)
+    assert by_host["node-b"]["energy"]["machine_j"] == pytest.approx(5.0, abs=1e-9)
+    assert data["energy"]["machine_j"] == pytest.approx(8.0, abs=1e-9)
+    package = [d for d in data["energy"]["domains"] if d["method"] == "measured"]
+    assert [d["energy_j"] for d in package] == [pytest.approx(8.0, abs=1e-9)]
+    assert data["duration_s"] == max(n["duration_s"] for n in data["nodes"])
+    assert "Job    slurm job 77.0: 4 of 4 ranks on 2 nodes" in ended[0][1]
+    assert "node-b  ranks 2-3  5.00 J" in ended[0][1]
+
+
+def test_a_node_that_never_reports_is_named_and_the_rest_is_written(
+    tmp_path: Path, nodes: tuple[Node, Node]
+) -> None:
+    a, b = nodes
+    record = tmp_path / "job.json"
+    job_dir = tmp_path / "jobs"
+    doomed = start_rank(b, 2, 0, 3, "2,1", job_dir)
+    leader = job_dir / "job-77.0" / "nodes"
+    deadline = time.monotonic() + 60
+    while not list(leader.glob("node-b-*/leader.json")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(doomed.pid, signal.SIGKILL)  # the node dies: its reader and its command
+    doomed.wait()
+    procs = [
+        start_rank(a, rank, rank, 3, "2,1", job_dir, "--json", str(record), "--job-timeout", "1")
+        for rank in (0, 1)
+    ]
+    ended = finish(procs)
+    assert [status for status, _ in ended] == [0, 0]
+    data = json.loads(record.read_text())
+    assert data["job"]["missing_nodes"] == ["node-b"] and data["job"]["missing_ranks"] == [2]
+    assert [n["host"] for n in data["nodes"]] == ["node-a"]
+    assert data["energy"]["machine_j"] == pytest.approx(3.0, abs=1e-9)
+    assert "never reported within 1 s: node-b" in ended[0][1]
+
+
+def test_each_rank_exits_with_its_own_status_and_the_record_says_the_job_failed(
+    tmp_path: Path, nodes: tuple[Node, Node]
+) -> None:
+    a, _ = nodes
+    record = tmp_path / "job.json"
+    procs = [
+        start_rank(a, 0, 0, 2, "2", tmp_path / "jobs", "--json", str(record)),
+        start_rank(a, 1, 1, 2, "2", tmp_path / "jobs", exit_code=3),
+    ]
+    assert [status for status, _ in finish(procs)] == [0, 3]
+    data = json.loads(record.read_text())
+    assert data["nodes"][0]["exit_statuses"] == [0, 3] and data["exit"]["status"] == 3
