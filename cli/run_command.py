@@ -333,6 +333,10 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             outcome = run_job_rank(argv, prepared, launch, job_dir, timeout_s, tree, meanwhile)
             for line in outcome.lines:
                 say(line)
+            # node_exporter runs on every node: each node's own figures go to its textfile.
+            if textfile is not None and outcome.node_record is not None:
+                _write_metrics(outcome.node_record, textfile)
+                textfile = None
             if outcome.record is None:  # another rank reports the job
                 return outcome.exit_status
             record, status = outcome.record, outcome.exit_status

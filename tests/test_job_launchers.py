@@ -21,6 +21,7 @@ from conftest import AICARBON, PowercapTree, bare_metal_proc, hermetic_env
 
 START_UJ = 50_000_000
 JUMP_J = 4.0
+SLURM_PROGRAMS = ("srun", "sinfo", "slurmctld", "slurmd", "munged", "munge", "unmunge")
 # Each rank burns 0.4 s of CPU; the second moves the node's counter once, after the first samples.
 RANK = """
 import os, sys, time
@@ -45,8 +46,8 @@ def _wrapper(tmp_path: Path) -> Path:
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """A one-node Slurm cluster for this module; its SLURM_CONF."""
-    missing = [p for p in ("srun", "slurmctld", "slurmd", "munged") if shutil.which(p) is None and
-               not Path(f"/usr/sbin/{p}").exists()]  # fmt: skip
+    found = {p: shutil.which(p) or shutil.which(p, path="/usr/sbin:/sbin") for p in SLURM_PROGRAMS}
+    missing = [p for p, where in found.items() if where is None]
     if missing:
         pytest.skip(
             f"slurm-wlm or munge is not installed ({', '.join(missing)} missing; .ci/run installs them)"
@@ -56,24 +57,24 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     root = tmp_path_factory.mktemp("slurm")
     for sub in ("state", "spool", "log"):
         (root / sub).mkdir()
-    started_munge = _start_munge()
+    started_munge = _start_munge(str(found["munged"]))
     host = socket.gethostname().split(".")[0]
     conf = root / "slurm.conf"
     conf.write_text(
-        f"ClusterName=aicarbontest\nSlurmctldHost={host}\nSlurmUser=root\nSlurmdUser=root\n"
+        f"ClusterName=aicarbontest\nSlurmctldHost={host}(127.0.0.1)\nSlurmUser=root\nSlurmdUser=root\n"
         "AuthType=auth/munge\nCredType=cred/munge\nProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n"
         "SelectType=select/cons_tres\nSelectTypeParameters=CR_Core\nMpiDefault=none\nReturnToService=2\n"
         f"SlurmctldPort=16817\nSlurmdPort=16818\nSlurmdParameters=config_overrides\n"
         f"StateSaveLocation={root}/state\nSlurmdSpoolDir={root}/spool\n"
         f"SlurmctldPidFile={root}/slurmctld.pid\nSlurmdPidFile={root}/slurmd.pid\n"
         f"SlurmctldLogFile={root}/log/slurmctld.log\nSlurmdLogFile={root}/log/slurmd.log\n"
-        f"NodeName={host} CPUs=4 State=UNKNOWN\n"
+        f"NodeName={host} NodeAddr=127.0.0.1 CPUs=4 State=UNKNOWN\n"
         "PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES\n"
     )
     env = {"SLURM_CONF": str(conf)}
     full = {**os.environ, **env}
-    subprocess.run(["slurmctld"], env=full, check=True, timeout=60)
-    subprocess.run(["slurmd"], env=full, check=True, timeout=60)
+    subprocess.run([str(found["slurmctld"])], env=full, check=True, timeout=60)
+    subprocess.run([str(found["slurmd"])], env=full, check=True, timeout=60)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -92,16 +93,16 @@ def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             if pid_file.exists():
                 subprocess.run(["kill", pid_file.read_text().strip()], check=False)
         if started_munge:
-            subprocess.run(["munged", "--stop"], check=False, capture_output=True)
+            subprocess.run([str(found["munged"]), "--stop"], check=False, capture_output=True)
 
 
-def _start_munge() -> bool:
+def _start_munge(munged: str) -> bool:
     """munged, unless one answers already; True when started here."""
     if subprocess.run("munge -n | unmunge", shell=True, capture_output=True).returncode == 0:  # noqa: S602, S607
         return False
     Path("/run/munge").mkdir(exist_ok=True)
     shutil.chown("/run/munge", "munge", "munge")
-    subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True, timeout=30)
+    subprocess.run(["runuser", "-u", "munge", "--", munged], check=True, timeout=30)
     return True
 
 

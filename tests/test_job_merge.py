@@ -139,7 +139,10 @@ def test_a_rank_that_cannot_use_its_job_directory_is_measured_alone(tmp_path: Pa
     ("env", "said"),
     [
         ({**SRUN, "SLURM_LOCALID": "3"}, "inconsistent launcher variables (slurm: local rank 3 is not below"),
-        ({"PMI_RANK": "0", "PMI_SIZE": "1", "MPI_LOCALRANKID": "0"}, "mpich names no job: pass --job-dir DIR"),
+        (
+            {"PMI_RANK": "0", "PMI_SIZE": "1", "MPI_LOCALRANKID": "0"},
+            "mpich names no job: pass --job-dir DIR",
+        ),
     ],
 )
 def test_unusable_launcher_variables_measure_the_rank_alone(
@@ -165,3 +168,14 @@ def test_a_one_rank_srun_job_writes_its_job_record(tmp_path: Path) -> None:
     data = json.loads(record.read_text())
     assert data["job"]["job_id"] == "9.0" and [n["ranks"] for n in data["nodes"]] == [[0]]
     assert (tmp_path / ".aicarbon-jobs" / "job-9.0" / "parts").is_dir()
+
+
+def test_a_node_whose_clock_is_an_hour_ahead_changes_no_figure() -> None:
+    """Energy comes from each node's own counters over its own window: the merge never aligns
+    clocks, so a skewed node moves the job's end, not its energy or its duration."""
+    a, b = part("a", [0, 1], 1.0), part("b", [2, 3], 1.0)
+    skewed = replace(b.run, start_utc="2099-01-01T00:00:00.000Z", end_utc="2099-01-01T00:00:00.330Z")
+    job = merge([a, replace(b, run=skewed)], {}, [])
+    assert job.machine_energy_j == pytest.approx(2 * BASE.machine_energy_j)
+    assert job.duration_s == BASE.duration_s  # the longest node's own duration
+    assert job.start_utc == a.run.start_utc and job.end_utc == "2099-01-01T00:00:00.330Z"

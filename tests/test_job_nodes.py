@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from conftest import AICARBON, PowercapTree, bare_metal_proc, hermetic_env
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("unshare") is None,
@@ -97,9 +98,10 @@ def test_two_nodes_of_two_ranks_each_count_each_node_once(tmp_path: Path, nodes:
     record = tmp_path / "job.json"
     layout = [(a, 0, 0), (a, 1, 1), (b, 2, 0), (b, 3, 1)]
     procs = [
-        start_rank(node, rank, local, 4, "2(x2)", tmp_path / "jobs", "--json", str(record))
+        start_rank(node, rank, local, 4, "2(x2)", tmp_path / "jobs", "--json", str(record),
+                   "--prometheus-textfile", str(tmp_path / node.name / "aicarbon.prom"))
         for node, rank, local in layout
-    ]
+    ]  # fmt: skip
     ended = finish(procs)
     assert [status for status, _ in ended] == [0, 0, 0, 0], ended
     assert all(err == "" for _, err in ended[1:]), ended  # only rank 0 reports
@@ -120,6 +122,12 @@ def test_two_nodes_of_two_ranks_each_count_each_node_once(tmp_path: Path, nodes:
     assert data["duration_s"] == max(n["duration_s"] for n in data["nodes"])
     assert "Job    slurm job 77.0: 4 of 4 ranks on 2 nodes" in ended[0][1]
     assert "node-b  ranks 2-3  5.00 J" in ended[0][1]
+    # node_exporter runs on each node: each node's textfile has that node's energy, once.
+    for node in (a, b):
+        text = (tmp_path / node.name / "aicarbon.prom").read_text()
+        samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
+        energy = [s for s in samples if s.name == "aicarbon_energy_joules_total"]
+        assert [(s.labels["host"], s.value) for s in energy] == [(node.name, pytest.approx(node.jump_j))]
 
 
 def test_a_node_that_never_reports_is_named_and_the_rest_is_written(

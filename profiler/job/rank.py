@@ -45,6 +45,7 @@ class RankOutcome:
     record: Run | None = None
     lines: list[str] = field(default_factory=list)
     job_dir: Path | None = None
+    node_record: Run | None = None  # this node's own, on the rank that read its sensors
 
 
 def job_directory(launch: Launch, given: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
@@ -181,10 +182,10 @@ def _read_node(
     except JobDirError as exc:
         why = f"{exc}: this node's measurement is kept here instead"
         record.notes.append(why)
-        return RankOutcome(measured.exit_status, record, [*lines, why])
+        return RankOutcome(measured.exit_status, record, [*lines, why], node_record=record)
     if not launch.merges:
         lines += _not_shared(job_dir, launch, part)
-    return RankOutcome(measured.exit_status, None, lines)
+    return RankOutcome(measured.exit_status, None, lines, node_record=record)
 
 
 def _wait_for_node(job_dir: JobDir, launch: Launch, timeout_s: float) -> list[str]:
