@@ -77,3 +77,20 @@ def test_the_job_directory_is_keyed_by_the_job(tmp_path: Path) -> None:
     no_id = Launch("mpich", None, 0, 0, 2, 2)
     assert job_directory(no_id, None, {}, tmp_path) is None
     assert job_directory(no_id, "/given", {}, tmp_path) == Path("/given")
+
+
+def test_the_sbatch_example_is_valid_bash_and_its_run_line_parses() -> None:
+    import shlex
+    import subprocess
+
+    from aicarbon.cli import run_command
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "jobs" / "train.sbatch"
+    assert subprocess.run(["bash", "-n", str(example)], capture_output=True).returncode == 0
+    text = example.read_text().replace("\\\n", " ")
+    line = next(s for s in text.splitlines() if s.startswith("srun aicarbon run"))
+    args = shlex.split(line.replace("${SLURM_JOB_ID}", "42"))[3:]
+    parsed = run_command.parse(args)
+    assert parsed.command == ["python", "examples/generate_text.py"]
+    assert parsed.get("json") == "job-42.json" and parsed.get("job_timeout_s") == 300.0
+    assert "#SBATCH --nodes=2" in text and (example.parent.parent / "generate_text.py").exists()

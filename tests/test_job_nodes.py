@@ -168,3 +168,21 @@ def test_each_rank_exits_with_its_own_status_and_the_record_says_the_job_failed(
     assert [status for status, _ in finish(procs)] == [0, 3]
     data = json.loads(record.read_text())
     assert data["nodes"][0]["exit_statuses"] == [0, 3] and data["exit"]["status"] == 3
+
+
+def test_a_job_directory_that_is_not_shared_is_said_on_both_nodes(
+    tmp_path: Path, nodes: tuple[Node, Node]
+) -> None:
+    a, b = nodes
+    record = tmp_path / "job.json"
+    procs = [
+        start_rank(a, 0, 0, 2, "1(x2)", tmp_path / "on-a", "--json", str(record), "--job-timeout", "1"),
+        start_rank(b, 1, 0, 2, "1(x2)", tmp_path / "on-b"),  # as if /tmp of each node
+    ]
+    ended = finish(procs)
+    assert [status for status, _ in ended] == [0, 0]
+    for _, err in ended:
+        assert "no other node's files are in the job directory" in err, err
+        assert "it must be on a file system every node sees" in err
+    data = json.loads(record.read_text())
+    assert data["job"]["missing_ranks"] == [1] and [n["host"] for n in data["nodes"]] == ["node-a"]
