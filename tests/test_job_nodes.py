@@ -186,3 +186,24 @@ def test_a_job_directory_that_is_not_shared_is_said_on_both_nodes(
         assert "it must be on a file system every node sees" in err
     data = json.loads(record.read_text())
     assert data["job"]["missing_ranks"] == [1] and [n["host"] for n in data["nodes"]] == ["node-a"]
+
+
+def test_a_rank_that_dies_before_reporting_is_named_and_its_node_still_reports(
+    tmp_path: Path, nodes: tuple[Node, Node]
+) -> None:
+    a, _ = nodes
+    record, job_dir = tmp_path / "job.json", tmp_path / "jobs"
+    doomed = start_rank(a, 1, 1, 2, "2", job_dir)
+    deadline = time.monotonic() + 60
+    while not list(job_dir.glob("job-77.0/nodes/*/rank-1.start")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # A timeout far beyond the test's own (finish() waits 120 s): the merge must not wait for a
+    # rank its node has already reported dead.
+    reader = start_rank(a, 0, 0, 2, "2", job_dir, "--json", str(record), "--job-timeout", "3600")
+    os.killpg(doomed.pid, signal.SIGKILL)  # rank 1's aicarbon and its command die unreported
+    doomed.wait()
+    status, err = finish([reader])[0]
+    assert status == 0, err
+    assert "ranks 1 on this node ended without reporting" in err
+    data = json.loads(record.read_text())
+    assert data["job"]["missing_ranks"] == [1] and data["nodes"][0]["ranks"] == [0]

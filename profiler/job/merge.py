@@ -52,8 +52,15 @@ def read_parts(job_dir: JobDir) -> tuple[list[NodePart], list[str]]:
 
 
 def missing_ranks(parts: list[NodePart], world_size: int) -> list[int]:
+    """The ranks no part holds."""
     reported = {r for p in parts for r in p.ranks}
     return [r for r in range(world_size) if r not in reported]
+
+
+def unaccounted_ranks(parts: list[NodePart], world_size: int) -> list[int]:
+    """The ranks no part holds or names as dead: those still worth waiting for."""
+    dead = {r for p in parts for r in p.missing_ranks}
+    return [r for r in missing_ranks(parts, world_size) if r not in dead]
 
 
 def merge(parts: list[NodePart], leaders: dict[str, Leader], problems: list[str]) -> Run:
@@ -180,4 +187,4 @@ def merge_directory(path: Path) -> tuple[Run, list[str]]:
     return merge(parts, job_dir.leaders(), problems), problems
 
 
-__all__ = ["merge", "merge_directory", "missing_ranks", "read_parts"]
+__all__ = ["merge", "merge_directory", "missing_ranks", "read_parts", "unaccounted_ranks"]

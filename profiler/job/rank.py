@@ -241,12 +241,12 @@ def _merge_when_complete(
 ) -> Run | None:
     """Rank 0: the job record once every rank is in a part (or ``timeout_s`` has passed)."""
     from .. import engine
-    from .merge import merge, missing_ranks, read_parts
+    from .merge import merge, read_parts, unaccounted_ranks
 
     deadline = time.monotonic() + timeout_s
     while True:
         parts, problems = read_parts(job_dir)
-        if not missing_ranks(parts, launch.world_size) or time.monotonic() >= deadline:
+        if not unaccounted_ranks(parts, launch.world_size) or time.monotonic() >= deadline:
             break
         time.sleep(POLL_S)
     if not parts:
