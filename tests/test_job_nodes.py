@@ -89,6 +89,14 @@ def nodes(tmp_path: Path) -> tuple[Node, Node]:
     )
 
 
+def wait_for(folder: Path, pattern: str) -> None:
+    """Until a rank has written the file ``pattern`` names (a minute at most)."""
+    deadline = time.monotonic() + 60
+    while not list(folder.glob(pattern)):
+        assert time.monotonic() < deadline, f"no {pattern} in {folder} after a minute"
+        time.sleep(0.05)
+
+
 def finish(procs: list[subprocess.Popen[str]]) -> list[tuple[int, str]]:
     return [(p.wait(timeout=120), p.communicate()[1]) for p in procs]
 
@@ -137,10 +145,7 @@ def test_a_node_that_never_reports_is_named_and_the_rest_is_written(
     record = tmp_path / "job.json"
     job_dir = tmp_path / "jobs"
     doomed = start_rank(b, 2, 0, 3, "2,1", job_dir)
-    leader = job_dir / "job-77.0" / "nodes"
-    deadline = time.monotonic() + 60
-    while not list(leader.glob("node-b-*/leader.json")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(job_dir, "job-77.0/nodes/node-b-*/leader.json")
     os.killpg(doomed.pid, signal.SIGKILL)  # the node dies: its reader and its command
     doomed.wait()
     procs = [
@@ -194,9 +199,7 @@ def test_a_rank_that_dies_before_reporting_is_named_and_its_node_still_reports(
     a, _ = nodes
     record, job_dir = tmp_path / "job.json", tmp_path / "jobs"
     doomed = start_rank(a, 1, 1, 2, "2", job_dir)
-    deadline = time.monotonic() + 60
-    while not list(job_dir.glob("job-77.0/nodes/*/rank-1.start")) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(job_dir, "job-77.0/nodes/*/rank-1.start")
     # A timeout far beyond the test's own (finish() waits 120 s): the merge must not wait for a
     # rank its node has already reported dead.
     reader = start_rank(a, 0, 0, 2, "2", job_dir, "--json", str(record), "--job-timeout", "3600")

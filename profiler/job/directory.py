@@ -73,8 +73,8 @@ class Leader:
 
 
 @dataclass(kw_only=True)
-class NodePart:
-    """A node's part of the job record: its own run record, and the ranks it measured."""
+class NodeFacts:
+    """Who a node's part is from: the node, its job, the ranks it measured."""
 
     node: str
     host: str
@@ -86,6 +86,12 @@ class NodePart:
     exit_statuses: list[int]
     units_counted: float
     missing_ranks: list[int]  # ranks of this node that started, then never reported
+
+
+@dataclass(kw_only=True)
+class NodePart(NodeFacts):
+    """A node's part of the job record: its own run record, and the ranks it measured."""
+
     run: Run
 
     def to_json(self) -> str:
@@ -100,28 +106,10 @@ class NodePart:
         if not isinstance(data, dict) or data.get("schema") != PART_SCHEMA:
             raise RecordError(f"{path} is not an aicarbon job part (no 'schema': '{PART_SCHEMA}')")
         run = Run.from_dict(data.get("run"), f"{path}'s run")
-        fields = {k: v for k, v in data.items() if k not in ("schema", "run")}
-        part: NodePart = value(_PartFields, fields, str(path)).with_run(run)
-        if len(part.exit_statuses) != len(part.ranks):
+        facts = value(NodeFacts, {k: v for k, v in data.items() if k not in ("schema", "run")}, str(path))
+        if len(facts.exit_statuses) != len(facts.ranks):
             raise RecordError(f"{path}: one exit status per rank is needed")
-        return part
-
-
-@dataclass(kw_only=True)
-class _PartFields:
-    node: str
-    host: str
-    machine_id: str
-    launcher: str
-    job_id: str | None
-    world_size: int
-    ranks: list[int]
-    exit_statuses: list[int]
-    units_counted: float
-    missing_ranks: list[int]
-
-    def with_run(self, run: Run) -> NodePart:
-        return NodePart(**asdict(self), run=run)
+        return cls(**asdict(facts), run=run)
 
 
 class JobDir:

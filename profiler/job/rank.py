@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..measurement.tree_cgroup import is_running
 from ..sensors.host import machine_id, node_name
 from .directory import JOB_DIR_ENV, JobDir, JobDirError, Leader, NodePart, RankEnd, RankStart, node_key
 from .launcher import Launch
@@ -196,7 +197,7 @@ def _wait_for_node(job_dir: JobDir, launch: Launch, timeout_s: float) -> list[st
     while True:
         started = {r: s for r, s in job_dir.started_ranks().items() if r != launch.rank}
         ended = {r for r in job_dir.ended_ranks() if r != launch.rank}
-        dead = {r for r, s in started.items() if r not in ended and not _alive(s.pid)}
+        dead = {r for r, s in started.items() if r not in ended and not is_running(s.pid)}
         waiting_for_known = set(started) - ended - dead
         if not waiting_for_known and len(started) >= expected:
             break
@@ -211,20 +212,6 @@ def _wait_for_node(job_dir: JobDir, launch: Launch, timeout_s: float) -> list[st
     if len(started) < expected:
         lines.append(f"{expected - len(started)} of this node's ranks never started within {timeout_s:g} s")
     return lines
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has ended
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _not_shared(job_dir: JobDir, launch: Launch, part: NodePart) -> list[str]:

@@ -133,6 +133,49 @@ def _stat_fields(pid: int) -> list[str] | None:
     return raw[raw.rfind(b")") + 2 :].decode().split()
 
 
+def _children_of(pid: int, threads: int = 0) -> list[int]:
+    """Children of ``pid``: those of each of its threads. A single-threaded process
+    (``threads`` 1, from its stat) needs one read instead of a directory listing."""
+    found: list[int] = []
+    if threads == 1:
+        tasks = [str(pid)]
+    else:
+        try:
+            tasks = os.listdir(f"{_PROC}/{pid}/task")
+        except OSError:
+            return found
+    for tid in tasks:
+        found += _task_children(pid, tid)
+    return found
+
+
+def _task_children(pid: int, tid: int | str) -> list[int]:
+    try:
+        with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as handle:
+            return [int(c) for c in handle.read().split()]
+    except OSError:
+        return []
+
+
+def _walk(stack: list[int]) -> tuple[int, set[int]]:
+    """The processes below ``stack`` (the first children), with them: the clock ticks of their
+    own and their reaped children's CPU time, and their PIDs."""
+    total_ticks = 0
+    pids: set[int] = set()
+    while stack:
+        pid = stack.pop()
+        if pid in pids:
+            continue
+        fields = _stat_fields(pid)
+        if fields is None:
+            continue
+        pids.add(pid)
+        # utime stime cutime cstime are fields 14-17 of stat, num_threads field 20
+        total_ticks += sum(int(v) for v in fields[11:15])
+        stack += _children_of(pid, int(fields[17]))
+    return total_ticks, pids
+
+
 class ProcessTree:
     """Live view of aicarbon's descendants, through /proc."""
 
@@ -194,50 +237,13 @@ class ProcessTree:
     def close(self) -> None:
         pass
 
-    def _children_of(self, pid: int, threads: int = 0) -> list[int]:
-        """Children of ``pid``: those of each of its threads. A single-threaded process
-        (``threads`` 1, from its stat) needs one read instead of a directory listing."""
-        found: list[int] = []
-        task_dir = f"{_PROC}/{pid}/task"
-        if threads == 1:
-            tasks = [str(pid)]
-        else:
-            try:
-                tasks = os.listdir(task_dir)
-            except OSError:
-                return found
-        for tid in tasks:
-            found += self._task_children(pid, tid)
-        return found
-
-    @staticmethod
-    def _task_children(pid: int, tid: int | str) -> list[int]:
-        try:
-            with open(f"{_PROC}/{pid}/task/{tid}/children", "rb") as handle:
-                return [int(c) for c in handle.read().split()]
-        except OSError:
-            return []
-
     def _walk_linux(self) -> float:
-        total_ticks = 0
-        pids: set[int] = set()
         if self._own_threads is None:
-            stack = self._children_of(self._self)
+            stack = _children_of(self._self)
         else:
-            stack = [c for tid in self._own_threads for c in self._task_children(self._self, tid)]
-        while stack:
-            pid = stack.pop()
-            if pid in pids:
-                continue
-            fields = _stat_fields(pid)
-            if fields is None:
-                continue
-            pids.add(pid)
-            # utime stime cutime cstime are fields 14-17 of stat, num_threads field 20
-            total_ticks += sum(int(v) for v in fields[11:15])
-            stack += self._children_of(pid, int(fields[17]))
-        self._pids = pids
-        return total_ticks / _TICKS_PER_S
+            stack = [c for tid in self._own_threads for c in _task_children(self._self, tid)]
+        ticks, self._pids = _walk(stack)
+        return ticks / _TICKS_PER_S
 
     def _walk_psutil(self) -> float:
         import psutil  # only where there is no /proc: importing it costs start-up time
@@ -358,28 +364,5 @@ def subtree_cpu_s(pid: int) -> tuple[float, set[int]] | None:
     fields = _stat_fields(pid)
     if fields is None:
         return None
-    total_ticks = int(fields[13]) + int(fields[14])  # cutime, cstime
-    pids: set[int] = set()
-    stack = _all_children(pid)
-    while stack:
-        child = stack.pop()
-        if child in pids:
-            continue
-        child_fields = _stat_fields(child)
-        if child_fields is None:
-            continue
-        pids.add(child)
-        total_ticks += sum(int(v) for v in child_fields[11:15])
-        stack += _all_children(child)
-    return total_ticks / _TICKS_PER_S, pids
-
-
-def _all_children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = os.listdir(f"{_PROC}/{pid}/task")
-    except OSError:
-        return found
-    for tid in tasks:
-        found += ProcessTree._task_children(pid, tid)
-    return found
+    ticks, pids = _walk(_children_of(pid))
+    return (ticks + int(fields[13]) + int(fields[14])) / _TICKS_PER_S, pids
