@@ -138,3 +138,13 @@ def test_who_measured_is_named(validator) -> None:  # noqa: ANN001
         run, tool=dataclasses.replace(run.tool, name="codecarbon", version="2.8.4")
     )
     assert who(imported) == ("codecarbon", "2.8.4")
+
+
+def test_a_jobs_report_counts_every_node(validator) -> None:  # noqa: ANN001
+    run = Run.load(DATA / "run-v4-job.json")
+    document = json.loads(call_aicarbon("report", str(DATA / "run-v4-job.json"), "-f", "boamps").stdout)
+    assert errors(validator, document) == []
+    (cpu,) = [c for c in document["infrastructure"]["components"] if c["componentType"] == "cpu"]
+    assert cpu["nbComponent"] == run.host.logical_cpus * 2  # two nodes
+    (measure,) = document["measures"]
+    assert measure["powerConsumption"] == pytest.approx(sum(n.machine_energy_j for n in run.nodes) / 3.6e6)

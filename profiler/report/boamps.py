@@ -15,7 +15,8 @@ Every object the schemas require is written, from what the record knows and noth
   requires none of its fields). ``taskDescription``: the run's name and command line.
 - ``infrastructure``: the CPU (its model, ``nbComponent`` = logical CPUs), each GPU model with
   its count, the RAM in GB; ``infraType`` ``onPremise`` on bare metal, ``other`` in a VM (a VM
-  may be a public or a private cloud: aicarbon does not look it up).
+  may be a public or a private cloud: aicarbon does not look it up). A job's record counts its
+  nodes as rank 0's node times the node count (the record keeps only rank 0's machine facts).
 - ``environment`` (only when the grid names a country): its country, region and intensity.
 - ``quality``: ``high`` when every counted domain was measured (RAPL, NVML: within 10%),
   ``low`` when all were estimated (a utilisation model: the schema's widest band, 50%), and
@@ -132,16 +133,17 @@ def _mode(method: str, source: str) -> str:
 
 def _infrastructure(run: Run) -> dict[str, Any]:
     host = run.host
+    nodes = max(len(run.nodes), 1)  # a job's nodes: taken to be alike, as a partition's are
     components: list[dict[str, Any]] = [
         {
             "componentName": host.cpu_model or "unknown",
             "componentType": "cpu",
-            "nbComponent": max(host.logical_cpus, 1),
+            "nbComponent": max(host.logical_cpus, 1) * nodes,
         }
     ]
     for name, count in sorted(Counter(host.gpus).items()):
-        components.append({"componentName": name, "componentType": "gpu", "nbComponent": count})
-    components.append({"componentType": "ram", "nbComponent": 1, "memorySize": host.ram_bytes / _GB})
+        components.append({"componentName": name, "componentType": "gpu", "nbComponent": count * nodes})
+    components.append({"componentType": "ram", "nbComponent": nodes, "memorySize": host.ram_bytes / _GB})
     return {"infraType": "other" if host.virtualised else "onPremise", "components": components}
 
 

@@ -1,4 +1,5 @@
-"""Regenerate the hostile-input corpus from the two valid records beside it.
+"""Regenerate the hostile-input corpus from the two valid records beside it (and the job
+record in tests/data).
 
     python tests/corpus/make_corpus.py
 
@@ -200,6 +201,25 @@ def records() -> None:
     (RECORDS / "bad-huge-int-digits.json").write_text(
         json.dumps(plain).replace('"samples": ', '"samples": ' + "9" * 5000 + ', "x": ', 1)
     )
+    job_records()
+
+
+def job_records() -> None:
+    """A job's record (schema 4: job, nodes): hostile host names, and nodes that contradict it."""
+    job = json.loads((HERE.parent / "data" / "run-v4-job.json").read_text())
+    write_json("ok-job-escapes-in-every-string.json", strings_replaced(job))
+    bad: dict[str, Callable[[dict[str, Any]], object]] = {
+        "job-rank-on-two-nodes": lambda d: d["nodes"][1].update(ranks=[1, 2]),
+        "job-rank-beyond-world": lambda d: d["nodes"][0].update(ranks=[0, 9]),
+        "job-exit-statuses-short": lambda d: d["nodes"][0].update(exit_statuses=[0]),
+        "job-exit-status-300": lambda d: d["nodes"][0].update(exit_statuses=[0, 300]),
+        "job-node-energy-negative": lambda d: d["nodes"][0]["energy"]["domains"][0].update(energy_j=-1.0),
+        "job-world-size-zero": lambda d: d["job"].update(world_size=0),
+        "nodes-without-job": lambda d: d.update(job=None),
+        "job-nodes-is-an-object": lambda d: d.update(nodes={}),
+    }
+    for name, change in bad.items():
+        write_json(f"bad-{name}.json", mutated(job, change))
 
 
 CONFIGS: dict[str, bytes] = {
