@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from ..records.run import Run
 
 DEFAULT_TIMEOUT_S = 120.0
-POLL_S = 0.1
+POLL_S = 0.02  # while waiting for other ranks: a listing of the job directory each time
 DEFAULT_BASE = ".aicarbon-jobs"
 
 
