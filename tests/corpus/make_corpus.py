@@ -49,7 +49,8 @@ def mutated(base: dict[str, Any], change: Callable[[dict[str, Any]], object]) ->
 
 
 def write_json(name: str, data: object, **kwargs: Any) -> None:
-    (RECORDS / name).write_text(json.dumps(data, indent=1, **kwargs) + "\n", encoding="utf-8")
+    kwargs.setdefault("indent", 1)
+    (RECORDS / name).write_text(json.dumps(data, **kwargs) + "\n", encoding="utf-8")
 
 
 def set_path(data: dict[str, Any], dotted: str, value: object) -> None:
@@ -207,7 +208,9 @@ def records() -> None:
 def job_records() -> None:
     """A job's record (schema 4: job, nodes): hostile host names, and nodes that contradict it."""
     job = json.loads((HERE.parent / "data" / "run-v4-job.json").read_text())
-    write_json("ok-job-escapes-in-every-string.json", strings_replaced(job))
+    hostile = strings_replaced(job)
+    # Laid out as aicarbon writes it: a record of the current schema must come back byte for byte.
+    write_json("ok-job-escapes-in-every-string.json", hostile, indent=2)
     bad: dict[str, Callable[[dict[str, Any]], object]] = {
         "job-rank-on-two-nodes": lambda d: d["nodes"][1].update(ranks=[1, 2]),
         "job-rank-beyond-world": lambda d: d["nodes"][0].update(ranks=[0, 9]),
