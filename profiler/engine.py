@@ -133,7 +133,7 @@ def measure_command(
     environ: Mapping[str, str] | None = None,
     nvml_module: ModuleType | None = None,
     meanwhile: Callable[[], None] | None = None,
-    after_command: Callable[[], None] | None = None,
+    after_command: Callable[[Callable[[], bool]], None] | None = None,
 ) -> MeasuredCommand:
     """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start.
     ``meanwhile`` runs in a thread while the command runs (``warm_up``)."""

@@ -210,3 +210,22 @@ def test_a_rank_that_dies_before_reporting_is_named_and_its_node_still_reports(
     assert "ranks 1 on this node ended without reporting" in err
     data = json.loads(record.read_text())
     assert data["job"]["missing_ranks"] == [1] and data["nodes"][0]["ranks"] == [0]
+
+
+def test_ctrl_c_while_rank_0_waits_for_a_node_writes_the_job_record_now(
+    tmp_path: Path, nodes: tuple[Node, Node]
+) -> None:
+    a, _ = nodes
+    record, job_dir = tmp_path / "job.json", tmp_path / "jobs"
+    # World of 3: rank 2 (another node) never comes; rank 0 would wait an hour for it.
+    procs = [
+        start_rank(a, 0, 0, 3, "2,1", job_dir, "--json", str(record), "--job-timeout", "3600"),
+        start_rank(a, 1, 1, 3, "2,1", job_dir),
+    ]
+    wait_for(job_dir, "job-77.0/parts/node-a-*.json")  # rank 0 has its node's part: it waits
+    os.kill(procs[0].pid, signal.SIGINT)
+    ended = finish(procs)
+    assert [status for status, _ in ended] == [0, 0], ended
+    assert "interrupted while waiting for the other nodes" in ended[0][1] and "Traceback" not in ended[0][1]
+    data = json.loads(record.read_text())
+    assert data["job"]["missing_ranks"] == [2] and data["nodes"][0]["ranks"] == [0, 1]

@@ -16,8 +16,10 @@ is measured alone, as a run of its own.
 from __future__ import annotations
 
 import os
+import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -158,7 +160,9 @@ def _read_node(
         prepared,
         tree=node_tree,
         meanwhile=meanwhile,
-        after_command=lambda: lines.extend(_wait_for_node(job_dir, launch, timeout_s)),
+        after_command=lambda interrupted: lines.extend(
+            _wait_for_node(job_dir, launch, timeout_s, interrupted)
+        ),
     )
     record = measured.record
     ended = {r: e for r, e in job_dir.ended_ranks().items() if r != launch.rank}
@@ -189,9 +193,11 @@ def _read_node(
     return RankOutcome(measured.exit_status, None, lines, node_record=record)
 
 
-def _wait_for_node(job_dir: JobDir, launch: Launch, timeout_s: float) -> list[str]:
+def _wait_for_node(
+    job_dir: JobDir, launch: Launch, timeout_s: float, interrupted: Callable[[], bool]
+) -> list[str]:
     """Until every other rank of the job on this node has ended (or died, or ``timeout_s``
-    passed); the lines that say who did not report."""
+    passed, or aicarbon was ``interrupted``); the lines that say who did not report."""
     expected = (launch.local_size or 1) - 1
     deadline = time.monotonic() + timeout_s
     while True:
@@ -201,7 +207,7 @@ def _wait_for_node(job_dir: JobDir, launch: Launch, timeout_s: float) -> list[st
         waiting_for_known = set(started) - ended - dead
         if not waiting_for_known and len(started) >= expected:
             break
-        if time.monotonic() >= deadline:
+        if time.monotonic() >= deadline or interrupted():
             break
         time.sleep(POLL_S)
     ended = {r for r in job_dir.ended_ranks() if r != launch.rank}
@@ -231,11 +237,17 @@ def _merge_when_complete(
     from .merge import merge, read_parts, unaccounted_ranks
 
     deadline = time.monotonic() + timeout_s
-    while True:
-        parts, problems = read_parts(job_dir)
-        if not unaccounted_ranks(parts, launch.world_size) or time.monotonic() >= deadline:
-            break
-        time.sleep(POLL_S)
+    with _stop_on_signal() as stopped:  # Ctrl-C, SIGTERM: the job record from the parts there are
+        while True:
+            parts, problems = read_parts(job_dir)
+            if not unaccounted_ranks(parts, launch.world_size) or time.monotonic() >= deadline:
+                break
+            if stopped:
+                outcome.lines.append(
+                    "interrupted while waiting for the other nodes: merging the parts there are"
+                )
+                break
+            time.sleep(POLL_S)
     if not parts:
         outcome.lines.append(f"no node's part reached {job_dir.path} within {timeout_s:g} s")
         return None
@@ -249,3 +261,17 @@ def _merge_when_complete(
     if record.job is not None and record.job.missing_nodes:
         outcome.lines.append(f"never reported within {timeout_s:g} s: {', '.join(record.job.missing_nodes)}")
     return engine.finish(record, prepared)
+
+
+@contextmanager
+def _stop_on_signal() -> Iterator[list[int]]:
+    """While waiting: SIGINT and SIGTERM stop the wait (the list they are added to), not the
+    process, whose measurement is not delivered yet."""
+    received: list[int] = []
+    watched = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in watched}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

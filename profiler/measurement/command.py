@@ -54,9 +54,10 @@ class MeasureOptions(NamedTuple):
     meanwhile: Callable[[], None] | None = None
     fast_start: bool = False  # start the command before the sensors are open (see above)
     backend: str = "native"  # settings.BACKENDS
-    # Called once the command has ended, while the sensors are still read: a job's node waits
-    # here for its other ranks (job.rank), whose energy is the node's too.
-    after_command: Callable[[], None] | None = None
+    # Called once the command has ended, while the sensors are still read, with a function that
+    # says whether aicarbon has received a signal (Ctrl-C) since: a job's node waits here for its
+    # other ranks (job.rank), whose energy is the node's too, and stops waiting when told to.
+    after_command: Callable[[Callable[[], bool]], None] | None = None
 
     @property
     def session(self) -> SessionOptions:
@@ -178,7 +179,7 @@ def _finish(
         if helper is not None:
             helper.join()
     if options.after_command is not None:
-        options.after_command()
+        options.after_command(lambda: forwarder.received is not None)
     left_running = tree.running_descendants()
     run = session.stop(list(argv), exit_)
     run.attribution.descendants_left_running = left_running
