@@ -52,6 +52,27 @@ class PowercapTree:
         return self.powercap / zone_id
 
 
+# Python source for a measured command that must change a simulated counter only once the
+# sampler reads it: it waits for three reads of the file (inotify IN_ACCESS: the sensor's probe,
+# the first sample, one more), whatever the machine's load, then returns.
+WAIT_UNTIL_SAMPLED = """
+import ctypes, os, select
+def wait_until_sampled(path, reads=3, timeout_s=120):
+    libc = ctypes.CDLL(None, use_errno=True)
+    fd = libc.inotify_init1(os.O_CLOEXEC)
+    if fd < 0 or libc.inotify_add_watch(fd, path.encode(), 0x1) < 0:  # IN_ACCESS
+        raise OSError(ctypes.get_errno(), "inotify")
+    seen = 0
+    try:
+        while seen < reads:
+            if not select.select([fd], [], [], timeout_s)[0]:
+                raise TimeoutError(f"{path} was not read within {timeout_s} s")
+            seen += len(os.read(fd, 4096)) // 16  # events without a name: 16 bytes each
+    finally:
+        os.close(fd)
+"""
+
+
 BARE_METAL_CPUINFO = (
     "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\n"
     "model name\t: Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz\nstepping\t: 7\n"

@@ -17,22 +17,26 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import AICARBON, PowercapTree, bare_metal_proc, hermetic_env
+from conftest import AICARBON, WAIT_UNTIL_SAMPLED, PowercapTree, bare_metal_proc, hermetic_env
 
 START_UJ = 50_000_000
 JUMP_J = 4.0
 SLURM_PROGRAMS = ("srun", "sinfo", "slurmctld", "slurmd", "munged", "munge", "unmunge")
 # Each rank burns 0.4 s of CPU; the second moves the node's counter once, after the first samples.
-RANK = """
+RANK = (
+    WAIT_UNTIL_SAMPLED
+    + """
 import os, sys, time
 rank = int(os.environ.get("SLURM_PROCID") or os.environ.get("OMPI_COMM_WORLD_RANK"))
 end = time.process_time() + 0.4
 while time.process_time() < end:
     pass
 if rank == 1:
+    wait_until_sampled(sys.argv[1])
     open(sys.argv[1], "w").write(sys.argv[2] + "\\n")
 time.sleep(0.4)
 """
+)
 
 
 def _wrapper(tmp_path: Path) -> Path:

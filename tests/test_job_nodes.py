@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import AICARBON, PowercapTree, bare_metal_proc, hermetic_env
+from conftest import AICARBON, WAIT_UNTIL_SAMPLED, PowercapTree, bare_metal_proc, hermetic_env
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.skipif(
@@ -26,15 +26,19 @@ pytestmark = pytest.mark.skipif(
 START_UJ = 10_000_000
 # The node's second rank moves its node's counter once, after the first samples: the node's
 # energy is then exactly the jump, and twice the jump if two ranks read the same counters.
-RANK = """
+RANK = (
+    WAIT_UNTIL_SAMPLED
+    + """
 import sys, time
 counter, target = sys.argv[1], sys.argv[2]
 time.sleep(0.3)
 if target != "-":
+    wait_until_sampled(counter)
     open(counter, "w").write(target + "\\n")
 time.sleep(0.5)
 sys.exit(int(sys.argv[3]))
 """
+)
 
 
 class Node:
