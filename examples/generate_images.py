@@ -40,7 +40,7 @@ def main() -> None:
         for _ in range(args.images):
             latent, _ = mixture.sample(1)
             images.append(np.clip(pca.inverse_transform(latent), 0.0, 1.0).reshape(8, 8))
-            aicarbon.add_units(1)
+            aicarbon.add_units(1, unit="images")
     took = time.perf_counter() - start
     mean_ink = float(np.mean([img.mean() for img in images]))
     print(

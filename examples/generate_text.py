@@ -62,7 +62,7 @@ def main() -> None:
             token = rng.choices(list(followers), weights=list(followers.values()))[0]
             out.append(token)
             context = context[1:] + token
-            aicarbon.add_units(1)
+            aicarbon.add_units(1, unit="output tokens")
     took = time.perf_counter() - start
     sample = "".join(out)[:160]
     print(

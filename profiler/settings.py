@@ -251,7 +251,15 @@ RUN_SETTINGS: tuple[Declared, ...] = (
         low=0.0,
         high=MAX_UNITS,
     ),
-    Declared("unit_name", "--unit-name", str, "inferences", "what a unit is called", metavar="NAME"),
+    Declared(
+        "unit_name",
+        "--unit-name",
+        str,
+        "inferences",
+        "what a unit is: `inferences`, `output tokens`, `images` or your own name (graded like with "
+        "like: [docs/impact.md](docs/impact.md))",
+        metavar="NAME",
+    ),
     Declared(
         "task",
         "--task",

@@ -121,8 +121,8 @@ def test_report_with_units_and_task_grades_and_places_the_run(tmp_path: Path) ->
         "(500 images)",
         "vs image classification (study mean 0.007 kWh per 1,000, sd 0.001):",
         "grade ",
-        "kWh per 1,000, log scale",
-        "> this run (images)",
+        "kWh per 1,000 inferences, log scale",
+        "> this run, per inference",
         "image generation",
     ]:
         assert needle in out.stderr, needle

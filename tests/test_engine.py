@@ -152,15 +152,19 @@ def test_a_version_1_record_is_read_with_its_phases_and_written_as_version_4() -
 
 def test_a_version_2_record_written_back_as_version_4_keeps_every_field() -> None:
     """Written by aicarbon before failed phases were marked (tests/data): read, and written back
-    as version 4 with exactly its own figures, plus the two fields version 3 added and the two
-    of version 4 (a plain run: no job, no nodes)."""
+    as version 4 with exactly its own figures, plus the two fields version 3 added and those of
+    version 4 (a plain run: no job, no nodes; no unit name; no conversion to study inferences)."""
     raw = json.loads(V2_RECORD.read_text())
     assert raw["schema"] == "aicarbon.run/2"
     again = json.loads(Run.load(V2_RECORD).to_json())
     assert again["schema"] == "aicarbon.run/4"
     assert [p.pop("failed") for p in again["work"]["phases"]] == [None, None, None]
     assert again["sampling"].pop("extrapolated_start_s") == 0.0
-    assert (again.pop("job"), again.pop("nodes")) == (None, [])
+    assert (again.pop("job"), again.pop("nodes"), again["work"].pop("unit_name")) == (None, [], None)
+    comparison = again["comparison"]
+    assert (comparison.pop("kwh_per_1000_inferences"), comparison.pop("task_declined")) == (None, None)
+    if comparison["task"] is not None:
+        assert (comparison["task"].pop("inferences"), comparison["task"].pop("inference_is")) == (None, "")
     again["schema"] = raw["schema"]
     assert again == raw
 

@@ -188,12 +188,15 @@ class Tracker:
 
     # -- phases and units ----------------------------------------------------------------------------
 
-    def add_units(self, n: float = 1) -> None:
-        """Count ``n`` units (inferences, images, tokens) done: for the run and open phases."""
+    def add_units(self, n: float = 1, unit: str | None = None) -> None:
+        """Count ``n`` units done, for the run and open phases; ``unit`` names them
+        (``"inferences"``, ``"output tokens"``, ``"images"``: what the grade compares like with
+        like, see docs/impact.md)."""
         check_units(n)
+        check_unit_name(unit)
         if self._state is None:
             raise RuntimeError("add_units() needs a tracker that is measuring")
-        if not self._state.book.add_units(float(n)):
+        if not self._state.book.add_units(float(n), unit):
             raise ValueError(
                 f"add_units({n!r}) would take the run's count past {MAX_UNITS:.0e} units; not counted"
             )
@@ -243,6 +246,12 @@ def check_units(n: object) -> None:
         raise ValueError(f"add_units needs a number of units from 0 to {MAX_UNITS:.0e}; got {shown}")
 
 
+def check_unit_name(unit: object) -> None:
+    """``ValueError`` unless ``unit`` is None or a name of 1 to 64 characters."""
+    if unit is not None and not (isinstance(unit, str) and 0 < len(unit.strip()) <= 64):
+        raise ValueError(f"add_units(unit=...) needs a name of 1 to 64 characters, or None; got {unit!r:.80}")
+
+
 def _synchronise_gpu() -> None:
     """Wait for queued CUDA work when PyTorch is already loaded and uses CUDA (never import it)."""
     torch = sys.modules.get("torch")
@@ -286,14 +295,16 @@ def phase(name: str) -> Iterator[None]:
         send({"e": "end", "pid": os.getpid(), "id": key})
 
 
-def add_units(n: float = 1) -> None:
-    """Count units on the tracker measuring in this context, or for ``aicarbon run``."""
+def add_units(n: float = 1, unit: str | None = None) -> None:
+    """Count units on the tracker measuring in this context, or for ``aicarbon run``; ``unit``
+    names them (``"output tokens"``, ``"images"``; inferences when not named)."""
     check_units(n)
+    check_unit_name(unit)
     tracker = _ACTIVE.get()
     if tracker is not None:
-        tracker.add_units(n)
+        tracker.add_units(n, unit)
         return
     from ..measurement.channel import CHANNEL_ENV, send
 
     if CHANNEL_ENV in os.environ:
-        send({"e": "units", "n": n})
+        send({"e": "units", "n": n} if unit is None else {"e": "units", "n": n, "unit": unit})

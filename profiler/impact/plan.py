@@ -176,7 +176,9 @@ class ImpactPlan:
         if self.units is not None:
             return self
         if run.work.units_counted > 0:
-            return self._but(units=run.work.units_counted)
+            # The code's name for its units, unless --unit-name gave another than the default.
+            named = run.work.unit_name if run.work.unit_name and self.unit_name == "inferences" else None
+            return self._but(units=run.work.units_counted, unit_name=named or self.unit_name)
         if self.task_key is not None:
             run.notes.append(
                 f"no grade against {self.task_key}: give --units, or count units in the code "

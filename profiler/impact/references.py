@@ -46,6 +46,8 @@ class ReferenceTask:
     mean_kwh_per_1000: float
     std_kwh_per_1000: float
     median_kwh_per_1000: float | None
+    unit_kind: str = "inference"  # what one inference is: unit_kinds (output-token, image, ...)
+    units_per_inference: float = 1.0
 
     def lognormal(self) -> tuple[float, float]:
         sigma2 = math.log(1.0 + (self.std_kwh_per_1000 / self.mean_kwh_per_1000) ** 2)
@@ -60,6 +62,8 @@ def tasks() -> list[ReferenceTask]:
             float(r["mean_kwh_per_1000"]),
             float(r["std_kwh_per_1000"]),
             float(r["median_kwh_per_1000"]) if r["median_kwh_per_1000"] else None,
+            r["unit_kind"],
+            float(r["units_per_inference"]),
         )
         for r in read_csv("reference_tasks.csv")
     ]
@@ -140,21 +144,31 @@ def compare(
     unit_name: str = "inferences",
     task_key: str | None = None,
 ) -> ComparisonRecord:
+    """The run against the study: per unit, per study inference where its units are inferences
+    or convert to the task's (``unit_kinds``), and graded only then."""
+    from .unit_kinds import INFERENCE, inferences, kind_of
+
     record = ComparisonRecord(
         STUDY, BOUNDARY, energy_j, units, unit_name, equivalents=equivalents(energy_j, emissions_g)
     )
     if units is None:
         return record
     per_unit_j = energy_j / units
-    per_1000_kwh = per_unit_j * 1000.0 / 3.6e6
-    record.energy_per_unit_j, record.kwh_per_1000 = per_unit_j, per_1000_kwh
-    record.scale = sorted(
-        [ScalePoint(t.task, t.mean_kwh_per_1000) for t in tasks()]
-        + [ScalePoint(f"this run ({unit_name})", per_1000_kwh, True)],
-        key=lambda p: p.kwh_per_1000,
-    )
-    if task_key is not None and per_1000_kwh > 0:
-        ref = task(task_key)
+    record.energy_per_unit_j, record.kwh_per_1000 = per_unit_j, per_unit_j * 1000.0 / 3.6e6
+    count: float | None = units if kind_of(unit_name) == INFERENCE else None
+    ref, how = (task(task_key), "") if task_key is not None else (None, "")
+    if ref is not None:
+        count, how = inferences(units, unit_name, ref.unit_kind, ref.units_per_inference)
+        if count is None:
+            record.task_declined = f"not graded against {ref.task}: {how}"
+    points = [ScalePoint(t.task, t.mean_kwh_per_1000) for t in tasks()]
+    if count is not None and count > 0:
+        per_1000_kwh = energy_j / count * 1000.0 / 3.6e6
+        record.kwh_per_1000_inferences = per_1000_kwh
+        points.append(ScalePoint("this run, per inference", per_1000_kwh, True))
+    record.scale = sorted(points, key=lambda p: p.kwh_per_1000)
+    if ref is not None and count is not None and record.kwh_per_1000_inferences:
+        per_1000_kwh = record.kwh_per_1000_inferences
         letter, z, below = grade(per_1000_kwh, ref)
         record.task = TaskComparison(
             ref.key,
@@ -165,5 +179,7 @@ def compare(
             z,
             below,
             letter,
+            inferences=count,
+            inference_is=how,
         )
     return record

@@ -10,6 +10,7 @@ write one JSON line per event::
     {"e": "start", "pid": 4242, "id": "140…", "name": "load-model"}
     {"e": "end", "pid": 4242, "id": "140…"}
     {"e": "units", "n": 32}
+    {"e": "units", "n": 32, "unit": "output tokens"}
 
 Each line is one ``write`` of less than PIPE_BUF bytes, so lines from several threads or
 processes never interleave. The parent reads them in a thread and takes a sample at each
@@ -284,8 +285,10 @@ class ChannelReader:
         """Apply one event; False when it is not one this version knows, or out of bounds."""
         kind = event.get("e")
         if kind == "units":
-            n = event.get("n")
-            return countable(n) and self.book.add_units(float(n))
+            n, unit = event.get("n"), event.get("unit")
+            if unit is not None and not isinstance(unit, str):
+                return False
+            return countable(n) and self.book.add_units(float(n), unit)
         key = _key(event)
         if key is None:
             return False

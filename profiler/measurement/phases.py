@@ -26,6 +26,7 @@ Mark = Callable[[], tuple[float, tuple[float, float]]]
 MAX_RECORDS = MAX_PHASES
 NOT_ENDED = "not ended"  # a phase still open when the run stopped
 MAX_OPEN = MAX_OPEN_PHASES
+MAX_UNIT_NAME = 64
 
 
 def countable(n: object) -> TypeGuard[int | float]:
@@ -68,6 +69,8 @@ class PhaseBook:
         self.dropped = 0  # phases beyond MAX_RECORDS
         self.refused = 0  # starts beyond MAX_OPEN open phases (and reopened keys)
         self.units_refused = 0  # counts that would take the total past MAX_UNITS
+        self.unit_name: str | None = None  # what the code called its units (the first name given)
+        self.other_unit_names: set[str] = set()  # names given after it, which differ
 
     def bind(self, mark: Mark, origin_s: Callable[[], float | None]) -> None:
         """Sample through ``mark`` from now on (a book made before its session's sensors)."""
@@ -119,10 +122,17 @@ class PhaseBook:
                 self.records.append(record)
             return record
 
-    def add_units(self, n: float) -> bool:
-        """Count ``n`` units (a finite number, 0 to ``MAX_UNITS``: the caller checks); False,
-        and nothing counted, when the run's total would pass ``MAX_UNITS``."""
+    def add_units(self, n: float, unit: str | None = None) -> bool:
+        """Count ``n`` units (a finite number, 0 to ``MAX_UNITS``: the caller checks), called
+        ``unit`` when the code names them; False, and nothing counted, when the run's total would
+        pass ``MAX_UNITS``."""
         with self._lock:
+            if unit:
+                unit = unit[:MAX_UNIT_NAME]
+                if self.unit_name is None:
+                    self.unit_name = unit
+                elif unit != self.unit_name and len(self.other_unit_names) < 8:
+                    self.other_unit_names.add(unit)
             if not 0 <= n <= MAX_UNITS - self.counted:
                 self.units_refused += 1
                 return False

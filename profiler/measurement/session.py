@@ -214,6 +214,11 @@ def book_notes(book: PhaseBook) -> list[str]:
         notes.append(
             f"{book.refused} phases were not opened: {MAX_OPEN} were open already, or the same id was"
         )
+    if book.other_unit_names:
+        others = ", ".join(sorted(book.other_unit_names))
+        notes.append(
+            f"units were counted under other names too ({others}); they are all counted as {book.unit_name}"
+        )
     if book.units_refused:
         notes.append(
             f"{book.units_refused} unit counts were refused: the run's total would pass {MAX_UNITS:.0e}"
@@ -341,7 +346,7 @@ def build_run(
         + [UnavailableRecord(s.name, w) for s in opened.sensors for w in getattr(s, "warnings", [])],
         notes=list(opened.notes) + [e for s in opened.sensors for e in getattr(s, "events", [])],
         labels=LabelsRecord(),
-        work=WorkRecord(book.counted, list(book.records)),
+        work=WorkRecord(book.counted, list(book.records), book.unit_name),
         timeline=timeline,
     )
 

@@ -132,6 +132,10 @@ class TaskComparison:
     z: float
     share_of_models_below: float
     grade: str
+    # Version 4: the study's inferences the run's units make, and what one is when they are not
+    # the run's own unit ("one inference = 10 output tokens").
+    inferences: float | None = None
+    inference_is: str = ""
 
 
 @dataclass
@@ -162,6 +166,10 @@ class ComparisonRecord:
     task: TaskComparison | None = None
     scale: list[ScalePoint] = field(default_factory=list)
     equivalents: list[Equivalent] = field(default_factory=list)
+    # Version 4: the run per study inference (None: its units are not inferences, nor convertible),
+    # and why a task asked for was not graded (units of another kind).
+    kwh_per_1000_inferences: float | None = None
+    task_declined: str | None = None
 
     def check(self) -> None:
         """What the report relies on, for a record read from a file."""
@@ -353,6 +361,7 @@ class WorkRecord:
 
     units_counted: float = 0.0
     phases: list[PhaseRecord] = field(default_factory=list)
+    unit_name: str | None = None  # version 4: what the code called its units (add_units(unit=))
 
 
 @dataclass(kw_only=True)
@@ -563,6 +572,8 @@ class Run:
                 )
             if p.units > MAX_UNITS:
                 raise RecordError(f"work.phases[{i}].units: more than {MAX_UNITS:.0e}")
+        if self.work.unit_name is not None and not 0 < len(self.work.unit_name) <= 1000:
+            raise RecordError("work.unit_name: must be 1 to 1,000 characters, or null")
         units = self.work.units_counted
         if not 0 <= units <= MAX_UNITS:
             raise RecordError(f"work.units_counted: {units:g} is not from 0 to {MAX_UNITS:.0e}")

@@ -64,12 +64,21 @@ def _per_unit_lines(c: ComparisonRecord, unit: str) -> list[str]:
     ]
     if c.task is not None:
         t = c.task
+        if t.inference_is and t.inferences is not None:
+            lines.append(
+                f"Graded per study inference: {t.inference_is} ({fmt_count(c.units)} {name} = "
+                f"{fmt_count(t.inferences)} inferences)"
+            )
         lines += [
             f"vs {t.task} (study mean {t.mean_kwh_per_1000:g} kWh per 1,000, sd {t.std_kwh_per_1000:g}):",
             f"  {ratio_text(t.ratio_to_mean)}: grade {t.grade} (A best to G worst),",
             f"  less energy than {_share(1 - t.share_of_models_below)} of its models (log-normal fit)",
         ]
-    lines.append("kWh per 1,000, log scale (study: whole-node A100 means, GPU+CPU+RAM):")
+    if c.task_declined:
+        lines.append(f"Not {c.task_declined}")
+    if c.units is not None and not any(p.is_run for p in c.scale):
+        lines.append(f"({name} are not the study's inferences: the run is not placed on its scale)")
+    lines.append("kWh per 1,000 inferences, log scale (study: whole-node A100 means, GPU+CPU+RAM):")
     values = [p.kwh_per_1000 for p in c.scale if p.kwh_per_1000 > 0]
     if not values:
         return lines
