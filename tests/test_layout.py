@@ -27,3 +27,17 @@ def test_the_layout_table_lists_every_module_and_only_those() -> None:
         if folder.is_dir() and any(folder.glob("*.py"))
     }
     assert table == on_disk
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    """pyproject.toml lists the packages a wheel installs: a folder of profiler/ left out of it
+    works in an editable checkout and is missing from every real install."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    folders = {"aicarbon"} | {
+        "aicarbon." + p.parent.relative_to(ROOT / "profiler").as_posix().replace("/", ".")
+        for p in (ROOT / "profiler").rglob("__init__.py")
+        if p.parent != ROOT / "profiler"
+    }
+    assert folders | {"aicarbon.cli"} == listed
