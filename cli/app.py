@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 from aicarbon import __version__
-from aicarbon.cli import gate, history, info, machine, merge, run_command
+from aicarbon.cli import gate, history, info, machine, merge, run_command, serve_command
 from aicarbon.cli.common import COMMAND_MARK
 from aicarbon.cli.streams import say
 from aicarbon.errors import AicarbonError
@@ -54,6 +54,16 @@ def run(ctx: typer.Context) -> None:
     raise typer.Exit(run_command.main(ctx.args))  # pragma: no cover - run_cli routes before typer
 
 
+@app.command(
+    help=serve_command.SUMMARY + " ('aicarbon serve --help').",
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    add_help_option=False,
+)
+def serve(ctx: typer.Context) -> None:
+    """Listed here for 'aicarbon --help'; run_cli hands 'serve' to serve_command first."""
+    raise typer.Exit(serve_command.main(ctx.args))  # pragma: no cover - run_cli routes before typer
+
+
 def _register(module: ModuleType) -> None:
     for value in vars(module).values():
         mark = getattr(value, COMMAND_MARK, None)
@@ -74,6 +84,8 @@ def run_cli(args: Sequence[str], closed_fds: frozenset[int] = frozenset()) -> in
     args = list(args)
     if args[:1] == ["run"]:
         return run_command.main(args[1:], closed_fds)
+    if args[:1] == ["serve"]:
+        return serve_command.main(args[1:], closed_fds)
     command = typer.main.get_command(app)
     try:
         status = command.main(args=args, prog_name="aicarbon", standalone_mode=False)

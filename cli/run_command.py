@@ -114,20 +114,23 @@ class UsageError(AicarbonError):
 class RunArgs:
     """The parsed command line: the settings given (by ``Declared.name``), the command."""
 
-    def __init__(self) -> None:
+    def __init__(self, options: tuple[Declared, ...] | None = None) -> None:
+        self.options = OPTIONS if options is None else options
         self.given: dict[str, Any] = {}
         self.command: list[str] = []
         self.help = False
 
     def get(self, name: str) -> Any:
-        return self.given.get(name, next(d.default for d in OPTIONS if d.name == name))
+        return self.given.get(name, next(d.default for d in self.options if d.name == name))
 
 
-def parse(args: Sequence[str]) -> RunArgs:
-    """``aicarbon run``'s arguments (those after ``run``); ``UsageError`` for a bad one."""
-    longs = {d.flag: d for d in OPTIONS if d.flag}
-    shorts = {d.short: d for d in OPTIONS if d.short}
-    parsed = RunArgs()
+def parse(args: Sequence[str], options: tuple[Declared, ...] | None = None) -> RunArgs:
+    """``aicarbon run``'s arguments (those after ``run``; ``options``: another command's, as
+    ``serve``'s); ``UsageError`` for a bad one."""
+    options = OPTIONS if options is None else options
+    longs = {d.flag: d for d in options if d.flag}
+    shorts = {d.short: d for d in options if d.short}
+    parsed = RunArgs(options)
     i = 0
     while i < len(args):
         token = args[i]
@@ -217,12 +220,18 @@ def _number(value: float) -> str:
     return f"{value:.0e}".replace("e+", "e") if value >= 1e6 else f"{value:g}"
 
 
-def help_text(width: int = 80) -> str:
-    """``aicarbon run --help``, wrapped to ``width`` columns."""
+def help_text(
+    width: int = 80,
+    options: tuple[Declared, ...] | None = None,
+    usage: str = USAGE,
+    summary: str = SUMMARY,
+    status: str = "Exits with the command's own exit status.",
+) -> str:
+    """``aicarbon run --help`` (or another command's, as ``serve``'s), wrapped to ``width``."""
     import textwrap
 
-    lines = [f"Usage: {USAGE}", "", SUMMARY, "", "Exits with the command's own exit status.", "", "Options:"]
-    for d in OPTIONS:
+    lines = [f"Usage: {usage}", "", summary, "", status, "", "Options:"]
+    for d in OPTIONS if options is None else options:
         names = f"{d.short}, {d.flag}" if d.short else f"    {d.flag}"
         names += f" {d.metavar}" if d.metavar else ""
         shown = d.shown_default.strip("`")

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .settings import RunSettings
 
@@ -134,6 +134,7 @@ def measure_command(
     nvml_module: ModuleType | None = None,
     meanwhile: Callable[[], None] | None = None,
     after_command: Callable[[Callable[[], bool]], None] | None = None,
+    watch: Callable[..., Any] | None = None,
 ) -> MeasuredCommand:
     """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start.
     ``meanwhile`` runs in a thread while the command runs (``warm_up``)."""
@@ -150,6 +151,7 @@ def measure_command(
         nvml_module=nvml_module,
         meanwhile=meanwhile,
         after_command=after_command,
+        watch=watch,
         # The command starts before the sensors open (measurement.command); not under codecarbon,
         # whose tracker counts from its own start, a second or so after its imports.
         fast_start=settings.backend == "native",

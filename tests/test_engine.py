@@ -160,7 +160,8 @@ def test_a_version_2_record_written_back_as_version_4_keeps_every_field() -> Non
     assert again["schema"] == "aicarbon.run/4"
     assert [p.pop("failed") for p in again["work"]["phases"]] == [None, None, None]
     assert again["sampling"].pop("extrapolated_start_s") == 0.0
-    assert (again.pop("job"), again.pop("nodes"), again["work"].pop("unit_name")) == (None, [], None)
+    assert (again.pop("job"), again.pop("nodes"), again.pop("serving")) == (None, [], None)
+    assert again["work"].pop("unit_name") is None
     comparison = again["comparison"]
     assert (comparison.pop("kwh_per_1000_inferences"), comparison.pop("task_declined")) == (None, None)
     if comparison["task"] is not None:
@@ -256,6 +257,14 @@ def test_the_run_dataclass_mirrors_its_json_part_for_part() -> None:
     )
     assert run.attribution.cpu_share == data["attribution"]["cpu_share"]
     assert run.machine_energy_j == data["energy"]["machine_j"]
+
+
+def test_a_served_models_record_mirrors_its_json_too() -> None:
+    """The serving part (aicarbon serve), from a record the serve command wrote."""
+    data = json.loads((V1_RECORD.parent / "run-v4-serve.json").read_text())
+    assert data["serving"] and data["serving"]["j_per_output_token"] == 0.05 and data["comparison"]["task"]
+    _mirrors(Run, data, "")
+    assert Run.from_dict(data).serving == Run.from_dict(json.loads(Run.from_dict(data).to_json())).serving
 
 
 def test_a_version_1_record_is_read_as_version_3_without_changing_what_was_read() -> None:

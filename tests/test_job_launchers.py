@@ -33,7 +33,8 @@ while time.process_time() < end:
     pass
 if rank == 1:
     wait_until_sampled(sys.argv[1])
-    open(sys.argv[1], "w").write(sys.argv[2] + "\\n")
+    open(sys.argv[1] + ".new", "w").write(sys.argv[2] + "\\n")  # whole, for a sampler reading it now
+    os.replace(sys.argv[1] + ".new", sys.argv[1])
 time.sleep(0.4)
 """
 )

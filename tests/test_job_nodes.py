@@ -29,12 +29,13 @@ START_UJ = 10_000_000
 RANK = (
     WAIT_UNTIL_SAMPLED
     + """
-import sys, time
+import os, sys, time
 counter, target = sys.argv[1], sys.argv[2]
 time.sleep(0.3)
 if target != "-":
     wait_until_sampled(counter)
-    open(counter, "w").write(target + "\\n")
+    open(counter + ".new", "w").write(target + "\\n")  # whole, for a sampler reading it now
+    os.replace(counter + ".new", counter)
 time.sleep(0.5)
 sys.exit(int(sys.argv[3]))
 """

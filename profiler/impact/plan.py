@@ -129,11 +129,14 @@ class ImpactPlan:
         units: float | None = None,
         unit_name: str = "inferences",
         task_key: str | None = None,
+        window_j: float | None = None,
     ) -> None:
         self.settings, self.units, self.unit_name, self.task_key = settings, units, unit_name, task_key
+        self.window_j = window_j  # a served model's window: the energy the units are compared with
 
     def _but(self, **changes: Any) -> ImpactPlan:
-        fields = {"units": self.units, "unit_name": self.unit_name, "task_key": self.task_key, **changes}
+        fields = {"units": self.units, "unit_name": self.unit_name, "task_key": self.task_key,
+                  "window_j": self.window_j, **changes}  # fmt: skip
         return ImpactPlan(self.settings, **fields)
 
     @functools.cached_property
@@ -175,6 +178,16 @@ class ImpactPlan:
         any, no grade (and a note saying why)."""
         if self.units is not None:
             return self
+        serving = run.serving
+        if serving is not None and serving.duration_s > 0 and serving.output_tokens > 0:
+            # A served model: its window's requests (the study's inferences) or output tokens,
+            # compared with the window's energy, not the whole run's.
+            units, name = (
+                (serving.requests, "requests")
+                if serving.requests
+                else (serving.output_tokens, "output tokens")
+            )
+            return self._but(units=units, unit_name=name, window_j=serving.energy_j)
         if run.work.units_counted > 0:
             # The code's name for its units, unless --unit-name gave another than the default.
             named = run.work.unit_name if run.work.unit_name and self.unit_name == "inferences" else None
@@ -195,6 +208,7 @@ class ImpactPlan:
         if not run.counted:
             return
         run.impact = compute(run.machine_energy_j, run.attributed_energy_j, self.settings, self.grid)
-        run.comparison = compare(
-            run.machine_energy_j, run.impact.emissions_g, self.units, self.unit_name, self.task_key
-        )
+        energy_j, emissions = run.machine_energy_j, run.impact.emissions_g
+        if self.window_j is not None and run.machine_energy_j > 0:
+            energy_j, emissions = self.window_j, emissions * self.window_j / run.machine_energy_j
+        run.comparison = compare(energy_j, emissions, self.units, self.unit_name, self.task_key)

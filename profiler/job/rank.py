@@ -16,14 +16,13 @@ is measured alone, as a run of its own.
 from __future__ import annotations
 
 import os
-import signal
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..measurement.child_process import stop_on_signal
 from ..measurement.tree_cgroup import is_running
 from ..sensors.host import machine_id, node_name
 from .directory import JOB_DIR_ENV, JobDir, JobDirError, Leader, NodePart, RankEnd, RankStart, node_key
@@ -237,7 +236,7 @@ def _merge_when_complete(
     from .merge import merge, read_parts, unaccounted_ranks
 
     deadline = time.monotonic() + timeout_s
-    with _stop_on_signal() as stopped:  # Ctrl-C, SIGTERM: the job record from the parts there are
+    with stop_on_signal() as stopped:  # Ctrl-C, SIGTERM: the job record from the parts there are
         while True:
             parts, problems = read_parts(job_dir)
             if not unaccounted_ranks(parts, launch.world_size) or time.monotonic() >= deadline:
@@ -261,17 +260,3 @@ def _merge_when_complete(
     if record.job is not None and record.job.missing_nodes:
         outcome.lines.append(f"never reported within {timeout_s:g} s: {', '.join(record.job.missing_nodes)}")
     return engine.finish(record, prepared)
-
-
-@contextmanager
-def _stop_on_signal() -> Iterator[list[int]]:
-    """While waiting: SIGINT and SIGTERM stop the wait (the list they are added to), not the
-    process, whose measurement is not delivered yet."""
-    received: list[int] = []
-    watched = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in watched}
-    try:
-        yield received
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

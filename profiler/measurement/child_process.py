@@ -176,3 +176,18 @@ def wait(
         signal=killed_by,
         received_signal=forwarder.received,
     )
+
+
+@contextmanager
+def stop_on_signal() -> Iterator[list[int]]:
+    """While aicarbon waits with nothing running (a job's other nodes, a served model's window):
+    SIGINT and SIGTERM are added to the list, for the waiter to stop and deliver what it has,
+    instead of ending the process before its measurement is delivered."""
+    received: list[int] = []
+    watched = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in watched}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

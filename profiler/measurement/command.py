@@ -20,7 +20,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from ..settings import DEFAULT_INTERVAL_S, INTERVAL_RANGE_S
 from .channel import ChannelReader, NoChannel, open_channel
@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 
     from ..records.run import Run
     from .session import Session, SessionOptions
+
+
+class Watch(Protocol):
+    def stop(self) -> None: ...
+
+    def add_to(self, run: Run) -> None: ...
 
 
 class MeasureOptions(NamedTuple):
@@ -58,6 +64,10 @@ class MeasureOptions(NamedTuple):
     # says whether aicarbon has received a signal (Ctrl-C) since: a job's node waits here for its
     # other ranks (job.rank), whose energy is the node's too, and stops waiting when told to.
     after_command: Callable[[Callable[[], bool]], None] | None = None
+    # Started once the command runs, with its session and its process: something that watches
+    # the command beside the sensors (a served model's counters, serving.serve). It is stopped
+    # when the command has ended and adds what it saw to the record.
+    watch: Callable[[Session, subprocess.Popen[bytes]], Watch] | None = None
 
     @property
     def session(self) -> SessionOptions:
@@ -172,16 +182,21 @@ def _finish(
     child: subprocess.Popen[bytes],
 ) -> tuple[Run, ChildExit]:
     helper = _in_background(options.meanwhile)
+    watch = options.watch(session, child) if options.watch is not None else None
     try:
         exit_ = wait(child, forwarder, reap_orphans=options.own_process)
     finally:
         channel.finish()
         if helper is not None:
             helper.join()
+        if watch is not None:
+            watch.stop()
     if options.after_command is not None:
         options.after_command(lambda: forwarder.received is not None)
     left_running = tree.running_descendants()
     run = session.stop(list(argv), exit_)
+    if watch is not None:
+        watch.add_to(run)
     run.attribution.descendants_left_running = left_running
     run.notes += channel_notes(channel)
     return run, exit_

@@ -365,6 +365,36 @@ class WorkRecord:
 
 
 @dataclass(kw_only=True)
+class ServingRecord:
+    """A served model's window (``aicarbon serve``): the server's counters beside the energy
+    measured over the same window, and the energy per unit. Version 4."""
+
+    dialect: str  # vllm, sglang, llamacpp, tgi, generic
+    url: str  # the metrics endpoint (without any user or password)
+    start_s: float  # the window, seconds from the run's start
+    end_s: float
+    duration_s: float  # the window's time (its segments', after a counter reset)
+    segments: int  # 1, or more after a server restart reset its counters
+    output_tokens: float
+    prompt_tokens: float | None
+    requests: float | None
+    mean_running: float | None  # requests running, on average at the scrapes
+    energy_j: float  # the machine's (every counted domain) over the window
+    gpu_energy_j: float | None  # the GPUs' alone (None: no GPU measured)
+    j_per_output_token: float | None
+    gpu_j_per_output_token: float | None
+    j_per_prompt_token: float | None
+    j_per_request: float | None
+    scrapes: int
+    failed_scrapes: int
+    max_skew_s: float  # the longest time between reading the energy and the counters' answer
+    coarse: bool = False  # counts that move only when requests complete (TGI)
+    problem: str | None = None  # why the window is missing or short, in one sentence
+    models: list[str] = field(default_factory=list)  # the served models, as the metrics name them
+    published: list[str] = field(default_factory=list)  # published figures for them, and caveats
+
+
+@dataclass(kw_only=True)
 class NodeRecord:
     """One node of a job, measured on its own: its sensors read by one of its ranks, over its
     own window and counters (clocks are never aligned across nodes). Version 4."""
@@ -425,6 +455,7 @@ class Run:
     comparison: ComparisonRecord | None = None  # reference tasks and equivalents
     job: JobRecord | None = None  # a job of several ranks (None: one command on one machine)
     nodes: list[NodeRecord] = field(default_factory=list)  # the job's nodes, each measured alone
+    serving: ServingRecord | None = None  # aicarbon serve: the window and its energy per token
 
     # -- derived figures -----------------------------------------------------------------------
 
@@ -663,6 +694,7 @@ __all__ = [
     "RecordError",
     "Run",
     "SamplingRecord",
+    "ServingRecord",
     "TimelineRecord",
     "ToolRecord",
     "UnavailableRecord",

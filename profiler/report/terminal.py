@@ -25,6 +25,7 @@ from .escape import escaped_copy
 from .impact_text import comparison_lines, impact_lines
 from .job_text import job_lines
 from .labels import label_text
+from .serving_text import serving_lines
 from .sparkline import resample, sparkline
 from .units import energy_unit, fmt_duration, fmt_energy, fmt_percent, fmt_power
 
@@ -121,7 +122,7 @@ def render(run: Run, console: Console) -> None:
         console.print(
             f"Power  {line}  avg {fmt_power(run.average_power_w)} · peak {fmt_power(run.energy.peak_power_w)}"
         )
-    for line in job_lines(run, unit) + attribution_lines(run, unit):
+    for line in job_lines(run, unit) + serving_lines(run) + attribution_lines(run, unit):
         console.print(line)
     for line in phase_lines(run, unit):
         console.print(line)
@@ -139,7 +140,7 @@ def render(run: Run, console: Console) -> None:
 def detail_lines(run: Run, unit: str) -> list[str]:
     """Everything below the energy table, as plain lines: attribution, phases, impact,
     comparison, estimates, problems (what the Markdown and HTML reports show as details)."""
-    lines = job_lines(run, unit) + attribution_lines(run, unit) + phase_lines(run, unit)
+    lines = job_lines(run, unit) + serving_lines(run) + attribution_lines(run, unit) + phase_lines(run, unit)
     if run.impact is not None:
         lines += impact_lines(run.impact)
     if run.comparison is not None:

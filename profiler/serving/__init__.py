@@ -1,0 +1,1 @@
+"""Served models: a server's token and request counters beside the measured energy."""
