@@ -9,14 +9,45 @@ from aicarbon.cli.common import command
 
 
 @command()
-def references() -> None:
+def references(
+    serving: Annotated[
+        bool, typer.Option("--serving", help="List the published figures of served models instead.")
+    ] = False,
+) -> None:
     """List the reference AI tasks that --task grades against, with their source."""
+    if serving:
+        _serving_references()
+        return
     from aicarbon.impact.references import BOUNDARY, STUDY, tasks
+    from aicarbon.impact.unit_kinds import describe
 
     typer.echo(f"{'key':<22} {'task':<31} {'mean':>7} {'sd':>6}  kWh per 1,000 inferences")
     for t in tasks():
-        typer.echo(f"{t.key:<22} {t.task:<31} {t.mean_kwh_per_1000:>7g} {t.std_kwh_per_1000:>6g}")
+        line = f"{t.key:<22} {t.task:<31} {t.mean_kwh_per_1000:>7g} {t.std_kwh_per_1000:>6g}"
+        if t.units_per_inference != 1:
+            line += f"  (1 inference = {describe(t.unit_kind, t.units_per_inference)})"
+        typer.echo(line)
     typer.echo(f"\nSource: {STUDY}.\nBoundary: {BOUNDARY}.")
+
+
+def _serving_references() -> None:
+    """``aicarbon references --serving``: the rows of serving_references.csv."""
+    from aicarbon.serving.references import references as rows
+
+    typer.echo(f"{'model':<24} {'hardware':<17} {'batch':<8} figure; then source, task")
+    for r in rows():
+        if r.j_per_output_token is not None:
+            figure = f"{r.j_per_output_token:g} J/output token"
+        else:
+            figure = f"{r.kwh_per_1000_queries:g} kWh/1,000 queries"
+        hardware = f"{r.gpus}x {r.hardware}"
+        typer.echo(f"{r.model:<24} {hardware:<17} {r.batch:<8} {figure}")
+        typer.echo(f"  {r.source} ({r.date}), {r.task}")
+    typer.echo(
+        "\nGPU energy only, at steady state (ML.ENERGY) or batch 1 (AI Energy Score):\n"
+        "compare with the GPU figure of 'aicarbon serve', indicatively (hardware, batch\n"
+        "and task differ). Sources: profiler/data/serving_references.csv."
+    )
 
 
 @command()

@@ -214,3 +214,25 @@ def test_a_hostile_url_or_model_name_never_reaches_the_terminal_raw() -> None:
     run.serving = record
     text = plain_text(run)
     assert "\x1b" not in text and "\\x1b[2J" in text and "\\x1b]0;pwned" in text
+
+
+def test_references_serving_lists_every_row_with_its_source() -> None:
+    out = call_aicarbon("references", "--serving")
+    assert out.returncode == 0
+    assert "Llama-3.1-8B-Instruct    1x NVIDIA H100    64       0.119 J/output token" in out.stdout
+    assert out.stdout.count("ML.ENERGY v3.0 (2025-12)") == 4 and "AI Energy Score (2025)" in out.stdout
+    assert "(1 inference = 10 output tokens)" in call_aicarbon("references").stdout
+
+
+def test_the_gpus_own_energy_per_token_beside_the_machines() -> None:
+    dialect = Dialect("vllm", "o", None, None, None)
+    pairs = [
+        Pair(0, 0, 100.0, Counters(0, None, None, None), 0.0),
+        Pair(2, 30, 120.0, Counters(400, None, None, None), 0.0),
+    ]
+    record = window(pairs, dialect, "http://x", 0)
+    assert (
+        record.gpu_energy_j == 20
+        and record.gpu_j_per_output_token == 0.05
+        and record.j_per_output_token == 0.075
+    )

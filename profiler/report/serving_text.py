@@ -18,9 +18,10 @@ def serving_lines(run: Run) -> list[str]:
         counts.append(f"{fmt_count(s.prompt_tokens)} prompt tokens")
     if s.requests is not None:
         counts.append(f"{fmt_count(s.requests)} requests")
-    load = f", {fmt_count(s.mean_running)} running on average" if s.mean_running is not None else ""
+    load = f", {fmt_count(s.mean_running)} running (mean)" if s.mean_running is not None else ""
     lines = [
-        f"Serving  {s.dialect} at {s.url}: {', '.join(counts)} in {fmt_duration(s.duration_s)}{load}",
+        f"Serving  {s.dialect} at {s.url}",
+        f"  {', '.join(counts)} in {fmt_duration(s.duration_s)}{load}",
         f"  window {fmt_duration(s.start_s)} to {fmt_duration(s.end_s)} of the run: "
         f"{fmt_energy(s.energy_j)} (machine)"
         + (f", {fmt_energy(s.gpu_energy_j)} (GPU)" if s.gpu_energy_j is not None else ", no GPU measured"),
