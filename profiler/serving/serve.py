@@ -51,6 +51,20 @@ def session_mark(session: Session) -> Mark:
     return mark
 
 
+def watcher_for(
+    options: ServeOptions, session: Session, stop_server: Callable[[], None] | None = None
+) -> ServingWatcher:
+    return ServingWatcher(
+        options.url,
+        session_mark(session),
+        token_metric=options.token_metric,
+        interval_s=options.interval_s,
+        warmup_s=options.warmup_s,
+        duration_s=options.duration_s,
+        stop_server=stop_server,
+    )
+
+
 def _origin(session: Session) -> float:
     if session.started is not None:
         return session.started.t_s
@@ -62,15 +76,7 @@ class _Watching:
 
     def __init__(self, options: ServeOptions, session: Session, child: subprocess.Popen[bytes]) -> None:
         self.session = session
-        self.watcher = ServingWatcher(
-            options.url,
-            session_mark(session),
-            token_metric=options.token_metric,
-            interval_s=options.interval_s,
-            warmup_s=options.warmup_s,
-            duration_s=options.duration_s,
-            stop_server=lambda: child.send_signal(signal.SIGTERM),
-        )
+        self.watcher = watcher_for(options, session, stop_server=lambda: child.send_signal(signal.SIGTERM))
         self.watcher.start()
 
     def stop(self) -> None:
@@ -134,14 +140,7 @@ def serve_attached(prepared: Prepared, options: ServeOptions) -> tuple[Run, Serv
     lines: list[str] = []
     try:
         session.start()
-        watcher = ServingWatcher(
-            options.url,
-            session_mark(session),
-            token_metric=options.token_metric,
-            interval_s=options.interval_s,
-            warmup_s=options.warmup_s,
-            duration_s=options.duration_s,
-        )
+        watcher = watcher_for(options, session)
         with stop_on_signal() as stopped:
             watcher.start()
             while not watcher.done.wait(0.05):
