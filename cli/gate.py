@@ -52,6 +52,10 @@ AllowMismatch = Annotated[
 ]
 Format = Annotated[str, typer.Option("--format", help="text (default), json or markdown.")]
 JunitXml = Annotated[Path | None, typer.Option("--junit-xml", help="Also write JUnit XML here.")]
+GitlabMetrics = Annotated[
+    Path | None,
+    typer.Option("--gitlab-metrics", help="Also write a GitLab Metrics Report (metrics.txt) here."),
+]
 ExportBencher = Annotated[
     Path | None, typer.Option("--export-bencher", help="Also write Bencher Metric Format JSON here.")
 ]
@@ -78,6 +82,7 @@ class Outputs:
     bencher: Path | None = None
     github_benchmark: Path | None = None
     markdown: Path | None = None
+    gitlab: Path | None = None
 
 
 def _settings(
@@ -174,7 +179,12 @@ def _bench_options(
 
 
 def _outputs(
-    fmt: str, junit: Path | None, bencher: Path | None, github: Path | None, markdown: Path | None = None
+    fmt: str,
+    junit: Path | None,
+    bencher: Path | None,
+    github: Path | None,
+    markdown: Path | None = None,
+    gitlab: Path | None = None,
 ) -> Outputs:
     from aicarbon.records.output_file import check_writable
 
@@ -184,10 +194,11 @@ def _outputs(
         ("--junit-xml", junit),
         ("--export-bencher", bencher),
         ("--export-github-benchmark", github),
+        ("--gitlab-metrics", gitlab),
     ):
         if path is not None:
             check_writable(path, what=flag)
-    return Outputs(fmt, junit, bencher, github, markdown)
+    return Outputs(fmt, junit, bencher, github, markdown, gitlab)
 
 
 def _progress(message: str) -> None:
@@ -199,7 +210,7 @@ def _emit(comparisons: list[GateComparison], settings: GateSettings, outputs: Ou
     cannot be written is said, and changes no verdict."""
     from aicarbon.gate.decide import exit_status
     from aicarbon.records.output_file import write_text
-    from aicarbon.report import ci_outputs, gate_report
+    from aicarbon.report import ci_outputs, gate_report, gitlab_metrics
 
     text = {
         "text": gate_report.table,
@@ -216,6 +227,7 @@ def _emit(comparisons: list[GateComparison], settings: GateSettings, outputs: Ou
         (outputs.bencher, ci_outputs.bencher_json),
         (outputs.github_benchmark, ci_outputs.github_benchmark_json),
         (outputs.markdown, gate_report.markdown),
+        (outputs.gitlab, gitlab_metrics.metrics_txt),
     ]
     for path, render in files:
         if path is not None:
@@ -285,6 +297,7 @@ def bench(
         Path | None, typer.Option("-o", "--output", help="Write the samples (JSON) here.")
     ] = None,
     fmt: Format = "text",
+    gitlab_metrics: GitlabMetrics = None,
 ) -> None:
     """Run a command N times (after warm-up runs) and keep each run's energy: the samples."""
     from aicarbon.gate.bench import Arm
@@ -298,9 +311,13 @@ def bench(
         raise fail(f"--format must be text or json; got {fmt!r}")
     if output is not None:
         check_writable(output, what="--output")
+    if gitlab_metrics is not None:
+        check_writable(gitlab_metrics, what="--gitlab-metrics")
     samples = _run_bench(Arm(name or project.get("name") or _default_name(argv), argv), options)
     text = samples.to_json() if fmt == "json" else bench_report.text(samples)
     sys.stdout.write(text)
+    if gitlab_metrics is not None:
+        _write_gitlab_samples(gitlab_metrics, samples)
     if output is not None:
         try:
             samples.save(output)
@@ -312,6 +329,17 @@ def bench(
                 fmt == "json",
             )
             raise typer.Exit(2) from None
+
+
+def _write_gitlab_samples(path: Path, samples: Samples) -> None:
+    """bench's metrics.txt; a file that cannot be written is said, and loses no sample."""
+    from aicarbon.records.output_file import write_text
+    from aicarbon.report.gitlab_metrics import samples_metrics_txt
+
+    try:
+        write_text(path, samples_metrics_txt(samples))
+    except OSError as exc:
+        say(f"could not write {path} ({exc.strerror or exc})")
 
 
 # -- compare ---------------------------------------------------------------------------------------
@@ -332,6 +360,7 @@ def compare(
     allow_env_mismatch: AllowMismatch = False,
     fmt: Format = "text",
     junit_xml: JunitXml = None,
+    gitlab_metrics: GitlabMetrics = None,
     export_bencher: ExportBencher = None,
     export_github_benchmark: ExportGithub = None,
     markdown: MarkdownFile = None,
@@ -358,7 +387,7 @@ def compare(
         max_energy_per_unit,
         allow_env_mismatch,
     )
-    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
+    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown, gitlab_metrics)
     pairs = [(_load(files[i]), _load(files[i + 1])) for i in range(0, len(files), 2)]
     try:
         for i, samples in enumerate(s for pair in pairs for s in pair):
@@ -408,6 +437,7 @@ def ab(
     max_energy_per_unit: MaxEnergyPerUnit = None,
     fmt: Format = "text",
     junit_xml: JunitXml = None,
+    gitlab_metrics: GitlabMetrics = None,
     export_bencher: ExportBencher = None,
     export_github_benchmark: ExportGithub = None,
     markdown: MarkdownFile = None,
@@ -423,7 +453,7 @@ def ab(
         project, threshold, warn_threshold, alpha, fail_on, max_energy, max_energy_per_unit, False
     )
     options = _bench_options(project, runs, warmup, units, unit_name, backend)
-    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
+    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown, gitlab_metrics)
     if order not in ("abba", "random"):
         raise fail(f"--order must be abba or random; got {order!r}")
     label = name or project.get("name")
@@ -503,6 +533,7 @@ def check(
     allow_env_mismatch: AllowMismatch = False,
     fmt: Format = "text",
     junit_xml: JunitXml = None,
+    gitlab_metrics: GitlabMetrics = None,
     export_bencher: ExportBencher = None,
     export_github_benchmark: ExportGithub = None,
     markdown: MarkdownFile = None,
@@ -535,7 +566,7 @@ def check(
     )
     argv = _command(project, command, "check")
     options = _bench_options(project, runs, warmup, units, unit_name, backend)
-    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown)
+    outputs = _outputs(fmt, junit_xml, export_bencher, export_github_benchmark, markdown, gitlab_metrics)
     path = _baseline_path(project, baseline)
     stored = Baseline.load(path)
     new = _run_bench(Arm(name or project.get("name") or _default_name(argv), argv), options, settings)
