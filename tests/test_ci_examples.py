@@ -18,7 +18,11 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "ci"
 
 @pytest.mark.parametrize(
     ("filename", "schema"),
-    [("github-energy-check.yml", "vendor.github-workflows"), ("gitlab-ci.yml", "vendor.gitlab-ci")],
+    [
+        ("github-energy-check.yml", "vendor.github-workflows"),
+        ("github-action.yml", "vendor.github-workflows"),
+        ("gitlab-ci.yml", "vendor.gitlab-ci"),
+    ],
 )
 def test_workflow_examples_validate_against_the_vendors_schemas(filename: str, schema: str) -> None:
     out = subprocess.run(
@@ -57,3 +61,17 @@ def test_every_flag_the_examples_use_exists(filename: str) -> None:
         flags = flags[: flags.index("--") if "--" in flags else None]
         for flag in flags:
             assert flag in usage, f"{filename}: aicarbon {subcommand} has no {flag}"
+
+
+def test_the_action_example_gives_only_inputs_the_action_has() -> None:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe")
+    action_inputs = set(yaml.load((EXAMPLES.parent.parent / "action.yml").read_text())["inputs"])
+    workflow = yaml.load((EXAMPLES / "github-action.yml").read_text())
+    steps = [
+        s
+        for s in workflow["jobs"]["energy"]["steps"]
+        if str(s.get("uses", "")).startswith("aicarbon/aicarbon@")
+    ]
+    assert len(steps) == 1 and set(steps[0]["with"]) <= action_inputs, set(steps[0]["with"]) - action_inputs
