@@ -193,3 +193,31 @@ def diff(
     a, a_name = load_run(base)
     b, b_name = load_run(new)
     typer.echo(render(a, b, a_name, b_name), nl=False)
+
+
+@command()
+def label(
+    ref: Annotated[str, typer.Argument(help=RUN_REF)],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the SVG here (default: stdout).")
+    ] = None,
+    badge: Annotated[
+        bool, typer.Option("--badge", help="A small badge for a README instead of the label.")
+    ] = False,
+) -> None:
+    """An energy label for a run (SVG, self-contained, offline): the A-G scale of its reference
+    task, energy per unit, CO2e, water, hardware."""
+    from aicarbon.records.output_file import check_writable, write_text
+    from aicarbon.report import label_svg
+
+    if output is not None:
+        check_writable(output, what="--output")
+    run, _ = load_run(ref)
+    svg = label_svg.badge(run) if badge else label_svg.label(run)
+    if output is None:
+        typer.echo(svg, nl=False)
+        return
+    try:
+        write_text(output, svg)
+    except OSError as exc:
+        raise fail(f"--output: cannot write {output} ({exc.strerror or exc})") from None
