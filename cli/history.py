@@ -153,7 +153,7 @@ def report(
     ] = None,
 ) -> None:
     """Re-render a saved run: from its record file or from the history."""
-    from aicarbon.records.output_file import check_writable, write_text
+    from aicarbon.records.output_file import check_writable
     from aicarbon.report.formats import FORMATS
 
     if fmt not in FORMATS:
@@ -166,7 +166,14 @@ def report(
 
         render(run, make_console())
         return
-    text = _rendered(run, fmt)
+    _deliver(_rendered(run, fmt), output)
+
+
+def _deliver(text: str, output: Path | None) -> None:
+    """``text`` to standard output, or to ``--output`` (one line and exit 2 when it cannot be
+    written)."""
+    from aicarbon.records.output_file import write_text
+
     if output is None:
         typer.echo(text, nl=False)
         return
@@ -207,17 +214,10 @@ def label(
 ) -> None:
     """An energy label for a run (SVG, self-contained, offline): the A-G scale of its reference
     task, energy per unit, CO2e, water, hardware."""
-    from aicarbon.records.output_file import check_writable, write_text
+    from aicarbon.records.output_file import check_writable
     from aicarbon.report import label_svg
 
     if output is not None:
         check_writable(output, what="--output")
     run, _ = load_run(ref)
-    svg = label_svg.badge(run) if badge else label_svg.label(run)
-    if output is None:
-        typer.echo(svg, nl=False)
-        return
-    try:
-        write_text(output, svg)
-    except OSError as exc:
-        raise fail(f"--output: cannot write {output} ({exc.strerror or exc})") from None
+    _deliver(label_svg.badge(run) if badge else label_svg.label(run), output)
