@@ -242,6 +242,36 @@ RUN_SETTINGS: tuple[Declared, ...] = (
         high_text="must be at most 1000 L/kWh (hydropower's evaporation is estimated up to about 70)",
     ),
     Declared(
+        "embodied_kg",
+        "--embodied-kg",
+        float,
+        None,
+        "the machine's manufacturing emissions, kgCO2e (your figure; default: "
+        "[embodied.csv](profiler/data/embodied.csv) where it knows the hardware)",
+        metavar="KG",
+        env="AICARBON_EMBODIED_KG",
+        config="embodied-kg",
+        low=0.0,
+        high=1e6,
+        low_text="must not be negative",
+        high_text="must be at most 1e6 kg (a whole rack is some 10,000 kg)",
+    ),
+    Declared(
+        "lifespan_years",
+        "--lifespan",
+        float,
+        None,
+        "years the hardware is used, over which its embodied emissions are amortised",
+        metavar="YEARS",
+        env="AICARBON_LIFESPAN_YEARS",
+        config="lifespan",
+        resolved_default=4.0,
+        low=0.5,
+        high=20.0,
+        low_text="must be at least 0.5 years",
+        high_text="must be at most 20 years",
+    ),
+    Declared(
         "units",
         "--units",
         float,
@@ -298,6 +328,8 @@ class RunSettings:
     pue: float | None
     wue: float | None
     water_intensity: float | None
+    embodied_kg: float | None
+    lifespan_years: float | None
     units: float | None
     unit_name: str
     task: str | None

@@ -85,6 +85,8 @@ def test_settings_are_frozen_typed_and_checked_when_built() -> None:
         "pue": None,
         "wue": None,
         "water-intensity": None,
+        "embodied-kg": None,
+        "lifespan": None,
     }
 
 
@@ -162,6 +164,8 @@ def test_a_version_2_record_written_back_as_version_4_keeps_every_field() -> Non
     assert again["sampling"].pop("extrapolated_start_s") == 0.0
     assert (again.pop("job"), again.pop("nodes"), again.pop("serving")) == (None, [], None)
     assert again["work"].pop("unit_name") is None
+    if again["impact"] is not None:
+        assert again["impact"].pop("embodied") is None  # version 4: not computed then
     comparison = again["comparison"]
     assert (comparison.pop("kwh_per_1000_inferences"), comparison.pop("task_declined")) == (None, None)
     if comparison["task"] is not None:

@@ -49,6 +49,8 @@ def test_defaults_without_any_source(tmp_path: Path) -> None:
         "pue": 1.0,
         "wue": 0.0,
         "water-intensity": None,
+        "embodied-kg": None,
+        "lifespan": 4.0,
     }
 
 

@@ -212,3 +212,8 @@ class ImpactPlan:
         if self.window_j is not None and run.machine_energy_j > 0:
             energy_j, emissions = self.window_j, emissions * self.window_j / run.machine_energy_j
         run.comparison = compare(energy_j, emissions, self.units, self.unit_name, self.task_key)
+        from .embodied import embodied
+
+        user_kg = self.settings["embodied-kg"].value
+        lifespan = self.settings["lifespan"].value
+        run.impact.embodied = embodied(run, float(user_kg) if user_kg is not None else None, float(lifespan))

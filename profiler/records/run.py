@@ -98,6 +98,26 @@ class WaterRecord:
 
 
 @dataclass
+class EmbodiedPart:
+    part: str  # "GPU NVIDIA H100 80GB HBM3", "host AMD EPYC 7763", "the machine (your figure)"
+    low_kg: float  # its manufacturing emissions, kgCO2e (a range where sources disagree)
+    high_kg: float
+    share: float  # of it the run held: 1 for a GPU, vCPUs over the host's threads in a VM
+    source: str
+
+
+@dataclass
+class EmbodiedRecord:
+    """Manufacturing emissions amortised over the run (impact.embodied). Version 4."""
+
+    low_g: float
+    high_g: float
+    lifespan_years: float
+    parts: list[EmbodiedPart] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # hardware with no figure: not in the range
+
+
+@dataclass
 class ImpactRecord:
     energy_kwh: float  # machine energy of the run
     attributed_kwh: float  # the process tree's share
@@ -108,6 +128,7 @@ class ImpactRecord:
     attributed_emissions_g: float
     water: WaterRecord
     contrast: list[ContrastRecord] = field(default_factory=list)
+    embodied: EmbodiedRecord | None = None  # version 4: making the hardware, apart from the above
 
 
 # -- comparison with reference tasks (computed by references.py) ---------------------------------------
@@ -683,6 +704,8 @@ __all__ = [
     "SCHEMA",
     "AttributionRecord",
     "DomainRecord",
+    "EmbodiedPart",
+    "EmbodiedRecord",
     "EnergyRecord",
     "ExitRecord",
     "HostRecord",

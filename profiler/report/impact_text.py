@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from ..records.run import ComparisonRecord, ImpactRecord
+from ..records.run import ComparisonRecord, EmbodiedRecord, ImpactRecord
 from .units import fmt_count, fmt_energy, fmt_mass_g, fmt_volume_l
 
 BAR_WIDTH = 24
@@ -30,6 +30,30 @@ def impact_lines(impact: ImpactRecord) -> list[str]:
         f"Water  ~{fmt_volume_l(w.litres)} (estimate: {w.wue_l_per_kwh:g} L/kWh on site, "
         f"{w.electricity_l_per_kwh:g} L/kWh generating)"
     )
+    if impact.embodied is not None:
+        lines += embodied_lines(impact.embodied)
+    return lines
+
+
+def embodied_lines(e: EmbodiedRecord) -> list[str]:
+    """Making the hardware, apart from the operational CO2e above: the amortised range, what it
+    covers, and what has no figure."""
+    if e.parts:
+        span = (
+            fmt_mass_g(e.low_g) if e.low_g == e.high_g else f"{fmt_mass_g(e.low_g)} to {fmt_mass_g(e.high_g)}"
+        )
+        lines = [
+            f"Embodied ~{span} CO2e (making the hardware, {e.lifespan_years:g}-year lifespan; not in CO2e)"
+        ]
+        for p in e.parts[:4]:
+            share = "" if p.share == 1 else f" x share {p.share:.3g}"
+            kg = f"{p.low_kg:g}" if p.low_kg == p.high_kg else f"{p.low_kg:g}-{p.high_kg:g}"
+            lines.append(f"       {p.part[:40]}: {kg} kg{share} ({p.source[:40]})")
+    else:
+        lines = ["Embodied: not counted (making the hardware); no figure for this hardware"]
+    if e.missing:
+        lines.append(f"       no figure for {', '.join(m[:40] for m in e.missing[:3])}")
+        lines.append("       give the machine's with --embodied-kg KG (docs/impact.md)")
     return lines
 
 

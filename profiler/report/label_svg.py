@@ -38,6 +38,16 @@ def _short(grid_label: str) -> str:
     return found.group(1) if found else grid_label.split()[0]
 
 
+def _embodied(run: Run) -> str:
+    e = run.impact.embodied if run.impact is not None else None
+    if e is None or not e.parts:
+        return "embodied (making the hardware): no figure"
+    span = f"{e.low_g:.3g} g" if e.low_g == e.high_g else f"{e.low_g:.3g}-{e.high_g:.3g} g"
+    return f"embodied ~{span} CO2e ({e.lifespan_years:g}-year lifespan)" + (
+        " + unknown parts" if e.missing else ""
+    )
+
+
 def _grade(run: Run) -> tuple[str | None, str]:
     """The run's letter and the line under the scale."""
     c = run.comparison
@@ -120,7 +130,7 @@ def label(run: Run) -> str:
             y += 15
         parts.append(f'<text x="14" y="{y}" font-size="11">water ~{impact.water.litres * 1000:.3g} mL</text>')
         y += 15
-    parts.append(f'<text x="14" y="{y}" font-size="10" fill="#444">embodied emissions: not computed</text>')
+    parts.append(f'<text x="14" y="{y}" font-size="10" fill="#444">{text(_embodied(run), 60)}</text>')
     y += 15
     host = run.host
     hardware = host.cpu_model + (f" + {len(host.gpus)} GPU" if host.gpus else "")

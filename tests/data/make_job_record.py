@@ -40,7 +40,8 @@ def main() -> None:
                  ranks=[2, 3], exit_statuses=[0, 0], units_counted=20000.0, run=b_run, **common)  # fmt: skip
     job = merge([a, b], {}, [])
     job = replace(job, work=replace(job.work, unit_name="output tokens"))
-    job = engine.finish(job, engine.prepare(engine.RunSettings(task="text-generation"), units_later=True))
+    settings = engine.RunSettings(task="text-generation", embodied_kg=1200.0)
+    job = engine.finish(job, engine.prepare(settings, units_later=True))
     (HERE / "run-v4-job.json").write_text(job.to_json())
 
 
