@@ -82,3 +82,16 @@ def test_the_report_shows_embodied_apart_from_co2e(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "Embodied ~" in out.stderr and "5-year lifespan; not in CO2e" in out.stderr
     assert "the machine (your figure): 1500 kg (--embodied-kg)" in out.stderr
+
+
+def test_devices_says_which_figures_apply_here() -> None:
+    from aicarbon.impact.embodied import applying
+
+    host = replace(BASE.host, cpu_model="AMD EPYC 7763 64-Core Processor", logical_cpus=4,
+                   gpus=["NVIDIA H100 80GB HBM3", "Mystery GPU"])  # fmt: skip
+    assert applying(host) == [
+        "GPU NVIDIA H100 80GB HBM3: 575 kgCO2e (Boavizta bottom-up (H100 SXM))",
+        "host AMD EPYC 7763: 1151.7 kgCO2e, share 0.0312 (Eco-CI (GitHub-hosted runner host))",
+        "GPU Mystery GPU: no figure",
+        "give the machine's with --embodied-kg KG (docs/impact.md)",
+    ]

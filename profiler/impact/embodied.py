@@ -13,7 +13,7 @@ them: M = TE x TiR/EL x RR/ToR). Always kept apart from the operational emission
 from __future__ import annotations
 
 from ..datafiles import read_csv
-from ..records.run import EmbodiedPart, EmbodiedRecord, Run
+from ..records.run import EmbodiedPart, EmbodiedRecord, HostRecord, Run
 
 SECONDS_PER_YEAR = 365.25 * 86400
 DEFAULT_LIFESPAN_YEARS = 4.0
@@ -30,10 +30,30 @@ def _match(kind: str, name: str) -> dict[str, str] | None:
 
 def embodied(run: Run, user_kg: float | None, lifespan_years: float) -> EmbodiedRecord:
     """The run's embodied emissions (``EmbodiedRecord``): its parts, their shares, what is missing."""
-    amortised = run.duration_s / (lifespan_years * SECONDS_PER_YEAR)
+    return embodied_for(run.host, run.duration_s, user_kg, lifespan_years)
+
+
+def applying(host: HostRecord, user_kg: float | None = None) -> list[str]:
+    """Which figures apply to this machine (``aicarbon devices``): one line per part."""
+    record = embodied_for(host, 0.0, user_kg, DEFAULT_LIFESPAN_YEARS)
+    lines = []
+    for p in record.parts:
+        share = "" if p.share == 1 else f", share {p.share:.3g}"
+        kg = f"{p.low_kg:g}" if p.low_kg == p.high_kg else f"{p.low_kg:g}-{p.high_kg:g}"
+        lines.append(f"{p.part}: {kg} kgCO2e{share} ({p.source})")
+    lines += [f"{m}: no figure" for m in record.missing]
+    if record.missing:
+        lines.append("give the machine's with --embodied-kg KG (docs/impact.md)")
+    return lines
+
+
+def embodied_for(
+    host: HostRecord, duration_s: float, user_kg: float | None, lifespan_years: float
+) -> EmbodiedRecord:
+    amortised = duration_s / (lifespan_years * SECONDS_PER_YEAR)
     parts: list[EmbodiedPart] = []
     missing: list[str] = []
-    for gpu in run.host.gpus:
+    for gpu in host.gpus:
         row = _match("gpu", gpu)
         if row is None:
             missing.append(f"GPU {gpu}")
@@ -44,12 +64,12 @@ def embodied(run: Run, user_kg: float | None, lifespan_years: float) -> Embodied
     if user_kg is not None:
         parts.append(EmbodiedPart("the machine (your figure)", user_kg, user_kg, 1.0, "--embodied-kg"))
     else:
-        row = _match("host", run.host.cpu_model) if run.host.cpu_model else None
+        row = _match("host", host.cpu_model) if host.cpu_model else None
         if row is None:
-            missing.append(f"the machine ({run.host.cpu_model or 'unknown CPU'})")
+            missing.append(f"the machine ({host.cpu_model or 'unknown CPU'})")
         else:
             threads = float(row["threads"] or 0)
-            share = min(run.host.logical_cpus / threads, 1.0) if threads > 0 else 1.0
+            share = min(host.logical_cpus / threads, 1.0) if threads > 0 else 1.0
             parts.append(EmbodiedPart(f"host {row['match']}", float(row["low_kg"]), float(row["high_kg"]),
                                       share, row["source"]))  # fmt: skip
     low = sum(p.low_kg * p.share for p in parts) * 1000 * amortised

@@ -57,7 +57,16 @@ def survey(
         host = _host(cpu, notes, opened.gpu_names, opened.gpu_driver)
     finally:
         opened.close()
-    return DevicesRecord(host, rows, window, notes)
+    return DevicesRecord(host, rows, window, notes, _embodied(host))
+
+
+def _embodied(host: HostRecord) -> list[str]:
+    try:
+        from ..impact.embodied import applying
+
+        return applying(host)
+    except Exception as exc:  # noqa: BLE001 - a survey goes on without them
+        return [f"the embodied figures could not be read ({exc!r})"]
 
 
 def _host(cpu: CpuInfo, notes: list[str], gpus: list[str] | None = None, driver: str = "") -> HostRecord:

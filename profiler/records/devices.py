@@ -41,6 +41,7 @@ class DevicesRecord:
     devices: list[DeviceRecord]
     window_s: float  # the power is the average over this window
     notes: list[str] = field(default_factory=list)
+    embodied: list[str] = field(default_factory=list)  # the embodied figures that apply here
 
     @property
     def measurable(self) -> bool:
@@ -54,6 +55,7 @@ class DevicesRecord:
             "measured": self.measurable,
             "devices": [asdict(d) for d in self.devices],
             "notes": list(self.notes),
+            "embodied": list(self.embodied),
         }
 
     def to_json(self) -> str:

@@ -67,6 +67,8 @@ def render(record: DevicesRecord) -> str:
             "'why' and 'fix' lines above say what is missing).",
         )
     lines.append(f"Power is the average over {record.window_s:.2f} s.")
+    for i, line in enumerate(record.embodied):
+        lines += _wrapped("Embodied: " if i == 0 else "          ", line)
     for note in record.notes:
         lines += _wrapped("Note: ", note)
     return "\n".join(lines) + "\n"
