@@ -95,3 +95,11 @@ def test_devices_says_which_figures_apply_here() -> None:
         "GPU Mystery GPU: no figure",
         "give the machine's with --embodied-kg KG (docs/impact.md)",
     ]
+
+
+def test_a_jobs_nodes_each_count_their_own_time() -> None:
+    job = Run.load(Path(__file__).resolve().parent / "data" / "run-v4-job.json")
+    e = embodied(job, 1000.0, 4.0)
+    node_seconds = sum(n.duration_s for n in job.nodes)
+    assert e.low_g == pytest.approx(1_000_000 * node_seconds / (4 * YEAR))
+    assert e.parts[0].part == "the machine (your figure), on each of 2 nodes"

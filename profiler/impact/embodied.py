@@ -29,8 +29,15 @@ def _match(kind: str, name: str) -> dict[str, str] | None:
 
 
 def embodied(run: Run, user_kg: float | None, lifespan_years: float) -> EmbodiedRecord:
-    """The run's embodied emissions (``EmbodiedRecord``): its parts, their shares, what is missing."""
-    return embodied_for(run.host, run.duration_s, user_kg, lifespan_years)
+    """The run's embodied emissions (``EmbodiedRecord``): its parts, their shares, what is missing.
+    A job's nodes are taken to be alike (the record keeps only rank 0's machine facts): each
+    node's own duration counts, at rank 0's node's figures."""
+    if not run.nodes:
+        return embodied_for(run.host, run.duration_s, user_kg, lifespan_years)
+    record = embodied_for(run.host, sum(n.duration_s for n in run.nodes), user_kg, lifespan_years)
+    for part in record.parts:
+        part.part = f"{part.part}, on each of {len(run.nodes)} nodes"
+    return record
 
 
 def applying(host: HostRecord, user_kg: float | None = None) -> list[str]:
