@@ -19,10 +19,21 @@ import pytest
 from conftest import AICARBON, WAIT_UNTIL_SAMPLED, PowercapTree, bare_metal_proc, hermetic_env
 from prometheus_client.parser import text_string_to_metric_families
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("unshare") is None,
-    reason="simulated nodes need unshare -u -m, which needs root (CI runs as root)",
-)
+
+def _namespaces() -> str | None:
+    """Why this machine cannot make a node's namespaces (None: it can)."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return "simulated nodes need unshare -u -m, which needs root (CI runs as root)"
+    probe = subprocess.run(
+        ["unshare", "-u", "-m", "--propagation", "private", "true"], capture_output=True, text=True
+    )
+    if probe.returncode != 0:
+        return f"this kernel or container refuses new UTS and mount namespaces ({probe.stderr.strip()[:120]})"
+    return None
+
+
+WHY_NOT = _namespaces()
+pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=WHY_NOT or "")
 START_UJ = 10_000_000
 # The node's second rank moves its node's counter once, after the first samples: the node's
 # energy is then exactly the jump, and twice the jump if two ranks read the same counters.
