@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aicarbon.errors import AicarbonError
 from aicarbon.settings import RUN_SETTINGS, Declared, check_number
@@ -308,21 +308,7 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             **{k: v for k, v in parsed.given.items() if k not in CLI_ONLY_NAMES},
             spelling="flag",
         )
-        json_path = _path(parsed, "json")
-        if json_path is not None:
-            from aicarbon.records.output_file import check_writable
-
-            check_writable(json_path, closed_fds, what="--json")
-        csv_path = _path(parsed, "emissions_csv")
-        if csv_path is not None:
-            from aicarbon.report.emissions_csv import check_target
-
-            check_target(csv_path)
-        textfile = _path(parsed, "prometheus_textfile")
-        if textfile is not None:
-            from aicarbon.report.metrics import check_textfile
-
-            check_textfile(textfile)
+        outputs = checked_outputs(parsed, closed_fds)
         prepared = engine.prepare(settings)  # everything checked before the command runs
         quiet = bool(parsed.get("quiet"))
 
@@ -331,43 +317,78 @@ def _run(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             from aicarbon.cli import deliver  # noqa: F401
 
         timeout_s = check_number("--job-timeout", parsed.get("job_timeout_s"), 0.0, 86400.0)
-        job = _job(parsed, timeout_s) if any(v in os.environ for v in LAUNCHER_MARKERS) else None
+        job = _job(parsed) if any(v in os.environ for v in LAUNCHER_MARKERS) else None
         if job is None:
             measured = engine.measure_command(argv, prepared, tree=tree, meanwhile=meanwhile)
             record, status = measured.record, measured.exit_status
         else:
             from aicarbon.job.rank import run_job_rank
 
-            launch, job_dir, timeout_s = job
+            launch, job_dir = job
             outcome = run_job_rank(argv, prepared, launch, job_dir, timeout_s, tree, meanwhile)
             for line in outcome.lines:
                 say(line)
             # node_exporter runs on every node: each node's own figures go to its textfile.
-            if textfile is not None and outcome.node_record is not None:
-                _write_metrics(outcome.node_record, textfile)
-                textfile = None
+            if outputs.textfile is not None and outcome.node_record is not None:
+                _write_metrics(outcome.node_record, outputs.textfile)
+                outputs = outputs._replace(textfile=None)
             if outcome.record is None:  # another rank reports the job
                 return outcome.exit_status
             record, status = outcome.record, outcome.exit_status
+    deliver_all(record, outputs, quiet, settings.save)
+    return status
+
+
+class Outputs(NamedTuple):
+    """Where a measured run goes besides the report (None: not asked for)."""
+
+    json: Path | None
+    emissions_csv: Path | None
+    textfile: Path | None
+
+
+def checked_outputs(parsed: RunArgs, closed_fds: frozenset[int]) -> Outputs:
+    """``--json``, ``--emissions-csv`` and ``--prometheus-textfile``, each refused before the
+    command runs when it cannot be written whatever happens."""
+    outputs = Outputs(
+        _path(parsed, "json"), _path(parsed, "emissions_csv"), _path(parsed, "prometheus_textfile")
+    )
+    if outputs.json is not None:
+        from aicarbon.records.output_file import check_writable
+
+        check_writable(outputs.json, closed_fds, what="--json")
+    if outputs.emissions_csv is not None:
+        from aicarbon.report.emissions_csv import check_target
+
+        check_target(outputs.emissions_csv)
+    if outputs.textfile is not None:
+        from aicarbon.report.metrics import check_textfile
+
+        check_textfile(outputs.textfile)
+    return outputs
+
+
+def deliver_all(record: Run, outputs: Outputs, quiet: bool, save: bool) -> None:
+    """The report, the record and the rows and metrics asked for, then the history; each
+    failure one line, never the run."""
     from aicarbon.cli.deliver import deliver
 
-    deliver(record, json_path, quiet)
-    if csv_path is not None:
-        _append_row(record, csv_path, quiet)
-    if textfile is not None:
-        _write_metrics(record, textfile)
-    if settings.save:
-        _save(record, quiet, only_copy=quiet and json_path is None)
-    return status
+    deliver(record, outputs.json, quiet)
+    if outputs.emissions_csv is not None:
+        _append_row(record, outputs.emissions_csv, quiet)
+    if outputs.textfile is not None:
+        _write_metrics(record, outputs.textfile)
+    if save:
+        _save(record, quiet, only_copy=quiet and outputs.json is None)
 
 
 # A launcher's rank variable (job.launcher): only then is the job's code imported.
 LAUNCHER_MARKERS = ("LOCAL_RANK", "OMPI_COMM_WORLD_RANK", "MV2_COMM_WORLD_RANK", "PMI_RANK", "SLURM_PROCID")
 
 
-def _job(parsed: RunArgs, timeout_s: float) -> tuple[Launch, Path, float] | None:
-    """This rank's job: its launch, directory and timeout; None (a plain run, said in one line
-    when the launcher's variables are there but unusable)."""
+def _job(parsed: RunArgs) -> tuple[Launch, Path] | None:
+    """This rank's job: its launch and directory; None (a plain run, said in one line when the
+    launcher's variables are there but unusable)."""
     from aicarbon.cli.streams import say
     from aicarbon.job.launcher import LaunchError, detect
     from aicarbon.job.rank import job_directory
@@ -383,7 +404,7 @@ def _job(parsed: RunArgs, timeout_s: float) -> tuple[Launch, Path, float] | None
     if job_dir is None:
         say(f"{launch.launcher} names no job: pass --job-dir DIR (one per job); this rank is measured alone")
         return None
-    return launch, job_dir, timeout_s
+    return launch, job_dir
 
 
 def _path(parsed: RunArgs, name: str) -> Path | None:

@@ -112,21 +112,7 @@ def _serve(args: Sequence[str], closed_fds: frozenset[int]) -> int:
     settings = engine.RunSettings(
         **{k: v for k, v in parsed.given.items() if k not in NOT_SETTINGS}, spelling="flag"
     )
-    json_path = run_command._path(parsed, "json")
-    if json_path is not None:
-        from aicarbon.records.output_file import check_writable
-
-        check_writable(json_path, closed_fds, what="--json")
-    textfile = run_command._path(parsed, "prometheus_textfile")
-    if textfile is not None:
-        from aicarbon.report.metrics import check_textfile
-
-        check_textfile(textfile)
-    csv_path = run_command._path(parsed, "emissions_csv")
-    if csv_path is not None:
-        from aicarbon.report.emissions_csv import check_target
-
-        check_target(csv_path)
+    outputs = run_command.checked_outputs(parsed, closed_fds)
     prepared = engine.prepare(settings)
     quiet = bool(parsed.get("quiet"))
     if parsed.get("attach"):
@@ -147,13 +133,5 @@ def _serve(args: Sequence[str], closed_fds: frozenset[int]) -> int:
             status = 0
     if record.serving is None and watcher.problem:
         say(f"no serving window: {watcher.problem}; the server's energy is still measured")
-    from aicarbon.cli.deliver import deliver
-
-    deliver(record, json_path, quiet)
-    if csv_path is not None:
-        run_command._append_row(record, csv_path, quiet)
-    if textfile is not None:
-        run_command._write_metrics(record, textfile)
-    if settings.save:
-        run_command._save(record, quiet, only_copy=quiet and json_path is None)
+    run_command.deliver_all(record, outputs, quiet, settings.save)
     return status
