@@ -25,6 +25,7 @@ from typing import Any
 
 from ..errors import AicarbonError
 from ..records.codec import RecordError, dumps, read_json_file, value
+from ..records.output_file import write_text
 from ..records.run import Run
 
 PART_SCHEMA = "aicarbon.job-part/1"
@@ -170,18 +171,10 @@ class JobDir:
     # -- files ------------------------------------------------------------------------------------
 
     def _write(self, path: Path, text: str) -> None:
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        """``output_file.write_text``: a temporary file beside ``path``, synced, then renamed."""
         try:
-            with open(temporary, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
+            write_text(path, text)
         except OSError as exc:
-            try:
-                temporary.unlink()
-            except OSError:
-                pass
             raise JobDirError(f"cannot write {path} in the job directory ({_why(exc)})") from None
 
     @staticmethod

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -188,7 +188,7 @@ def _read_node(
         record.notes.append(why)
         return RankOutcome(measured.exit_status, record, [*lines, why], node_record=record)
     if not launch.merges:
-        lines += _not_shared(job_dir, launch, part)
+        lines += _not_shared(job_dir, launch, part, job_dir.leaders())
     return RankOutcome(measured.exit_status, None, lines, node_record=record)
 
 
@@ -219,8 +219,9 @@ def _wait_for_node(
     return lines
 
 
-def _not_shared(job_dir: JobDir, launch: Launch, part: NodePart) -> list[str]:
-    if len(part.ranks) < launch.world_size and set(job_dir.leaders()) <= {job_dir.node}:
+def _not_shared(job_dir: JobDir, launch: Launch, part: NodePart, leaders: Iterable[str]) -> list[str]:
+    """A line when this node's part is not the whole job and no other node's files are here."""
+    if len(part.ranks) < launch.world_size and set(leaders) <= {part.node}:
         return [
             f"no other node's files are in the job directory {job_dir.path}: it must be on a file "
             "system every node sees (--job-dir)"
@@ -251,11 +252,8 @@ def _merge_when_complete(
         outcome.lines.append(f"no node's part reached {job_dir.path} within {timeout_s:g} s")
         return None
     leaders = job_dir.leaders()
-    if len(parts) == 1 and len(parts[0].ranks) < launch.world_size and set(leaders) <= {parts[0].node}:
-        outcome.lines.append(
-            f"no other node's files are in the job directory {job_dir.path}: it must be on a file "
-            "system every node sees (--job-dir)"
-        )
+    if len(parts) == 1:
+        outcome.lines += _not_shared(job_dir, launch, parts[0], leaders)
     record = merge(parts, leaders, problems)
     if record.job is not None and record.job.missing_nodes:
         outcome.lines.append(f"never reported within {timeout_s:g} s: {', '.join(record.job.missing_nodes)}")
