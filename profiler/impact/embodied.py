@@ -46,8 +46,7 @@ def applying(host: HostRecord, user_kg: float | None = None) -> list[str]:
     lines = []
     for p in record.parts:
         share = "" if p.share == 1 else f", share {p.share:.3g}"
-        kg = f"{p.low_kg:g}" if p.low_kg == p.high_kg else f"{p.low_kg:g}-{p.high_kg:g}"
-        lines.append(f"{p.part}: {kg} kgCO2e{share} ({p.source})")
+        lines.append(f"{p.part}: {p.kg} kgCO2e{share} ({p.source})")
     lines += [f"{m}: no figure" for m in record.missing]
     if record.missing:
         lines.append("give the machine's with --embodied-kg KG (docs/impact.md)")

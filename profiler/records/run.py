@@ -105,6 +105,11 @@ class EmbodiedPart:
     share: float  # of it the run held: 1 for a GPU, vCPUs over the host's threads in a VM
     source: str
 
+    @property
+    def kg(self) -> str:
+        """``575``, or ``520-640`` where the sources give a range."""
+        return f"{self.low_kg:g}" if self.low_kg == self.high_kg else f"{self.low_kg:g}-{self.high_kg:g}"
+
 
 @dataclass
 class EmbodiedRecord:

@@ -47,8 +47,7 @@ def embodied_lines(e: EmbodiedRecord) -> list[str]:
         ]
         for p in e.parts[:4]:
             share = "" if p.share == 1 else f" x share {p.share:.3g}"
-            kg = f"{p.low_kg:g}" if p.low_kg == p.high_kg else f"{p.low_kg:g}-{p.high_kg:g}"
-            lines.append(f"       {p.part[:40]}: {kg} kg{share} ({p.source[:40]})")
+            lines.append(f"       {p.part[:40]}: {p.kg} kg{share} ({p.source[:40]})")
     else:
         lines = ["Embodied: not counted (making the hardware); no figure for this hardware"]
     if e.missing:
@@ -83,7 +82,7 @@ def _per_unit_lines(c: ComparisonRecord, unit: str) -> list[str]:
     assert c.units is not None and c.energy_per_unit_j is not None and c.kwh_per_1000 is not None
     name = c.unit_name
     lines = [
-        f"Per {_singular(name)} {fmt_energy(c.energy_per_unit_j)} · per 1,000 "
+        f"Per {singular(name)} {fmt_energy(c.energy_per_unit_j)} · per 1,000 "
         f"{fmt_energy(c.energy_per_unit_j * 1000)} = {c.kwh_per_1000:.3g} kWh ({fmt_count(c.units)} {name})"
     ]
     if c.task is not None:
@@ -133,5 +132,6 @@ def _share(fraction: float) -> str:
     return f"{percent:.0f}%"
 
 
-def _singular(name: str) -> str:
+def singular(name: str) -> str:
+    """``inferences`` as ``inference`` (a unit's name, for 'per ...')."""
     return name[:-1] if name.endswith("s") and len(name) > 1 else name

@@ -15,6 +15,7 @@ from xml.sax.saxutils import escape
 
 from ..records.run import Run
 from .escape import visible
+from .impact_text import singular
 from .units import fmt_count, fmt_energy
 
 WIDTH, HEIGHT = 300, 430
@@ -68,7 +69,7 @@ def _per_unit(run: Run) -> list[str]:
     c = run.comparison
     if c is None or c.units is None or c.energy_per_unit_j is None:
         return ["energy per unit: no units counted"]
-    name = c.unit_name[:-1] if c.unit_name.endswith("s") else c.unit_name
+    name = singular(c.unit_name)
     lines = [f"{fmt_energy(c.energy_per_unit_j)} per {name} ({fmt_count(c.units)} {c.unit_name})"]
     if c.kwh_per_1000_inferences is not None:
         lines.append(f"{c.kwh_per_1000_inferences:.3g} kWh per 1,000 inferences")
@@ -149,7 +150,7 @@ def badge(run: Run) -> str:
     c = run.comparison
     value = fmt_energy(run.machine_energy_j)
     if c is not None and c.energy_per_unit_j is not None:
-        name = c.unit_name[:-1] if c.unit_name.endswith("s") else c.unit_name
+        name = singular(c.unit_name)
         value = f"{fmt_energy(c.energy_per_unit_j)}/{name}"
     right = text(f"{letter} · {value}" if letter else value, 40)
     colour = COLOURS["ABCDEFG".index(letter)] if letter else "#9f9f9f"
