@@ -18,14 +18,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from .settings import RunSettings
 
 if TYPE_CHECKING:  # imported where used: a run's start-up pays only for what it needs
+    import subprocess
+
     from .impact.plan import ImpactPlan
     from .measurement.child_process import ChildExit
+    from .measurement.command import Watch
     from .measurement.process_tree import TreeAccounting
+    from .measurement.session import Session
     from .records.run import Run
 
 
@@ -134,7 +138,7 @@ def measure_command(
     nvml_module: ModuleType | None = None,
     meanwhile: Callable[[], None] | None = None,
     after_command: Callable[[Callable[[], bool]], None] | None = None,
-    watch: Callable[..., Any] | None = None,
+    watch: Callable[[Session, subprocess.Popen[bytes]], Watch] | None = None,
 ) -> MeasuredCommand:
     """Run ``argv`` to completion, measuring it; ``CommandError`` when it cannot start.
     ``meanwhile`` runs in a thread while the command runs (``warm_up``)."""

@@ -37,16 +37,17 @@ class ServeOptions:
 
 
 def session_mark(session: Session) -> Mark:
-    """A sample now; its time and the counted domains' and GPUs' cumulative joules."""
-    acc, sampler = session.accumulator, session.sampler
+    """The phases' mark (``phases.sample_mark``: a sample now, its time and the counted
+    domains' cumulative joules), with the GPUs' joules beside them."""
+    from ..measurement.phases import sample_mark
+
+    acc = session.accumulator
+    plain = sample_mark(session.sampler, acc)
     gpus = [d.id for d in session.opened.domains if d.in_total and d.kind.value == "gpu"]
 
     def mark() -> tuple[float, float, float | None]:
-        sampler.sample()
-        last = acc.last
-        t_s = last.t_s if last is not None else time.monotonic()
-        machine = sum(acc.totals[i].energy_j for i in acc.in_total)
-        return t_s, machine, sum(acc.totals[i].energy_j for i in gpus) if gpus else None
+        t_s, (machine_j, _) = plain()
+        return t_s, machine_j, sum(acc.totals[i].energy_j for i in gpus) if gpus else None
 
     return mark
 
