@@ -114,7 +114,7 @@ def _measure(
     with forwarder.installed():
         session.start()
         channel.start()
-        child = _spawn(argv, options, tree, channel)
+        child = spawn_in_tree(argv, options.cwd, tree, channel)
         session.sampler.check_gpus_soon()
         forwarder.attach(child)
         return _finish(argv, options, session, tree, channel, forwarder, child)
@@ -134,7 +134,7 @@ def _measure_fast(
     forwarder = SignalForwarder()
     with forwarder.installed():
         started = start_now(tree.cpu_seconds)
-        child = _spawn(argv, options, tree, channel)
+        child = spawn_in_tree(argv, options.cwd, tree, channel)
         forwarder.attach(child)
         from .session import Session
 
@@ -154,13 +154,13 @@ def _measure_fast(
             session.close()
 
 
-def _spawn(
-    argv: Sequence[str], options: MeasureOptions, tree: TreeAccounting, channel: ChannelReader | NoChannel
+def spawn_in_tree(
+    argv: Sequence[str], cwd: str | None, tree: TreeAccounting, channel: ChannelReader | NoChannel
 ) -> subprocess.Popen[bytes]:
     """Start the command in its tree, with the channel in its environment; a command that cannot
     start closes the channel (``CommandError`` goes on)."""
     try:
-        child = tree.spawn(lambda: spawn(argv, options.cwd, channel.child_env))
+        child = tree.spawn(lambda: spawn(argv, cwd, channel.child_env))
     except BaseException:
         channel.finish(0.0)
         raise

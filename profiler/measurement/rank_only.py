@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from .channel import open_channel
-from .child_process import ChildExit, SignalForwarder, become_subreaper, spawn, wait
+from .child_process import ChildExit, SignalForwarder, become_subreaper, wait
+from .command import spawn_in_tree
 from .phases import PhaseBook
 from .process_tree import TreeAccounting
 from .start import utc_now
@@ -39,12 +40,7 @@ def run_rank(argv: Sequence[str], tree: TreeAccounting, cwd: str | None = None) 
     try:
         with forwarder.installed():
             channel.start()
-            try:
-                child = tree.spawn(lambda: spawn(argv, cwd, channel.child_env))
-            except BaseException:
-                channel.finish(0.0)
-                raise
-            tree.set_main_pid(child.pid)
+            child = spawn_in_tree(argv, cwd, tree, channel)
             forwarder.attach(child)
             try:
                 exit_ = wait(child, forwarder, reap_orphans=True)
