@@ -11,26 +11,25 @@ badge for a README: the grade and the energy per unit.
 from __future__ import annotations
 
 import re
-from xml.sax.saxutils import escape
 
 from ..records.run import Run
 from .escape import visible
+from .html import h
 from .impact_text import singular
 from .units import fmt_count, fmt_energy
 
 WIDTH, HEIGHT = 300, 430
 COLOURS = ("#00a651", "#50b848", "#bed630", "#fff200", "#fdb913", "#f37021", "#ed1c24")  # A to G
-_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def text(value: str, limit: int = 48) -> str:
-    """Record text made safe inside an SVG element: control characters visible (XML 1.0 forbids
-    most of them), markup escaped, quotes too (attributes), cut to ``limit`` characters."""
-    shown = visible(value)
-    shown = _XML_UNSAFE.sub("?", shown)
+    """Record text made safe inside an SVG element, cut to ``limit`` characters: the HTML
+    report's ``h`` (control characters visible, markup and quotes escaped), and the two
+    characters XML 1.0 forbids that ``visible`` keeps (U+FFFE, U+FFFF) as ``?``."""
+    shown = visible(value).replace("\ufffe", "?").replace("\uffff", "?")
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
-    return escape(shown, {'"': "&quot;", "'": "&apos;"})
+    return h(shown)
 
 
 def _short(grid_label: str) -> str:
