@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from aicarbon.records.run import Run
 
 SEE = "(see 'aicarbon run --help')"
-DEFAULT_JOB_TIMEOUT_S = 120.0  # job.rank.DEFAULT_TIMEOUT_S, without importing it at start-up
+DEFAULT_JOB_TIMEOUT_S = 120.0  # how long rank 0 waits for the other nodes' parts (docs/jobs.md)
 USAGE = "aicarbon run [OPTIONS] COMMAND [ARGS]...\n   or: aicarbon run [OPTIONS] -m MODULE [ARGS]..."
 SUMMARY = "Run a command, measure the energy it used, and print a report on stderr."
 

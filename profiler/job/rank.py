@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from ..measurement.process_tree import TreeAccounting
     from ..records.run import Run
 
-DEFAULT_TIMEOUT_S = 120.0
 POLL_S = 0.02  # while waiting for other ranks: a listing of the job directory each time
 DEFAULT_BASE = ".aicarbon-jobs"
 
@@ -46,7 +45,6 @@ class RankOutcome:
     exit_status: int
     record: Run | None = None
     lines: list[str] = field(default_factory=list)
-    job_dir: Path | None = None
     node_record: Run | None = None  # this node's own, on the rank that read its sensors
 
 
@@ -86,7 +84,6 @@ def run_job_rank(
         outcome = _read_node(argv, prepared, launch, job_dir, host, mid, timeout_s, tree, meanwhile)
     else:
         outcome = _hand_over(argv, launch, job_dir, tree)
-    outcome.job_dir = path
     if launch.merges and outcome.record is None:  # None: this rank's share is in the job directory
         outcome.record = _merge_when_complete(job_dir, launch, timeout_s, prepared, outcome)
     return outcome

@@ -60,10 +60,6 @@ class OtherRanks:
     def pids(self) -> set[int]:
         return set(self._tree_pids)
 
-    @property
-    def ranks(self) -> set[int]:
-        return set(self._pids) | set(self._final)
-
 
 class NodeTree:
     """A ``TreeAccounting``: the reading rank's own tree plus the node's other ranks."""
