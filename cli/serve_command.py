@@ -88,8 +88,8 @@ def _serve_options(parsed: run_command.RunArgs) -> ServeOptions:
     return ServeOptions(
         checked_url(url),
         token_metric,
-        numbers.get("scrape_interval_s", 1.0),
-        numbers.get("warmup_s", 0.0),
+        numbers["scrape_interval_s"],  # both have defaults: always given
+        numbers["warmup_s"],
         numbers.get("duration_s"),
     )
 

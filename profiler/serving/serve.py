@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .watcher import Mark, ServingWatcher
+from .watcher import DEFAULT_INTERVAL_S, Mark, ServingWatcher
 
 if TYPE_CHECKING:
     import subprocess
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class ServeOptions:
     url: str
     token_metric: str | None = None
-    interval_s: float = 1.0
+    interval_s: float = DEFAULT_INTERVAL_S
     warmup_s: float = 0.0
     duration_s: float | None = None  # None: until the server exits (wrapped) - attached needs one
 
