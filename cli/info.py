@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from aicarbon.cli.common import command
+from aicarbon.errors import AicarbonError
 
 
 @command()
@@ -13,11 +14,17 @@ def references(
     serving: Annotated[
         bool, typer.Option("--serving", help="List the published figures of served models instead.")
     ] = False,
+    model: Annotated[
+        str | None,
+        typer.Option("--model", metavar="NAME", help="With --serving: only the rows of this model."),
+    ] = None,
 ) -> None:
     """List the reference AI tasks that --task grades against, with their source."""
     if serving:
-        _serving_references()
+        _serving_references(model)
         return
+    if model is not None:
+        raise AicarbonError("--model lists served models' figures: give it with --serving")
     from aicarbon.impact.references import BOUNDARY, STUDY, tasks
     from aicarbon.impact.unit_kinds import describe
 
@@ -30,18 +37,21 @@ def references(
     typer.echo(f"\nSource: {STUDY}.\nBoundary: {BOUNDARY}.")
 
 
-def _serving_references() -> None:
-    """``aicarbon references --serving``: the rows of serving_references.csv."""
-    from aicarbon.serving.references import references as rows
+def _serving_references(model: str | None) -> None:
+    """``aicarbon references --serving [--model NAME]``: the rows of serving_references.csv."""
+    from aicarbon.report.escape import visible
+    from aicarbon.serving.references import matching, references
 
-    typer.echo(f"{'model':<24} {'hardware':<17} {'batch':<8} figure; then source, task")
-    for r in rows():
+    rows = references() if model is None else matching([model])
+    if not rows:
+        raise AicarbonError(f"no published figures for the model {visible(model or '')!r}")
+    typer.echo(f"{'model':<40} {'hardware':<15} {'batch':>5}  {'point':<8}  figure; then source, task")
+    for r in rows:
         if r.j_per_output_token is not None:
             figure = f"{r.j_per_output_token:g} J/output token"
         else:
             figure = f"{r.kwh_per_1000_queries:g} kWh/1,000 queries"
-        hardware = f"{r.gpus}x {r.hardware}"
-        typer.echo(f"{r.model:<24} {hardware:<17} {r.batch:<8} {figure}")
+        typer.echo(f"{r.model:<40} {r.on:<15} {r.batch:>5}  {r.point:<8}  {figure}")
         typer.echo(f"  {r.source} ({r.date}), {r.task}")
     typer.echo(
         "\nGPU energy only, at steady state (ML.ENERGY) or batch 1 (AI Energy Score):\n"

@@ -15,7 +15,6 @@ import pytest
 from aicarbon.records.run import Run
 from aicarbon.report.terminal import plain_text
 from aicarbon.serving.dialects import Counters, Dialect
-from aicarbon.serving.references import matching, references
 from aicarbon.serving.window import Pair, window
 from conftest import AICARBON, PowercapTree, bare_metal_proc, call_aicarbon, hermetic_env
 
@@ -192,19 +191,6 @@ def test_the_window_sums_its_segments() -> None:
     assert one.j_per_output_token is None and one.problem is not None and "one scrape" in one.problem
 
 
-def test_published_figures_match_a_model_by_name_and_every_row_names_its_source() -> None:
-    rows = matching(["vllm", "serve", "meta-llama/Llama-3.1-8B-Instruct", "--port", "8000"])
-    assert [r.j_per_output_token for r in rows] == [0.070, 0.119]
-    assert matching(["some-other-model"]) == []
-    header = (
-        Path(__file__).resolve().parent.parent / "profiler" / "data" / "serving_references.csv"
-    ).read_text()
-    for r in references():
-        assert r.source and r.date and r.hardware and r.gpus >= 1 and r.task, r
-        assert r.source.split()[0] in header.split("source,")[0]  # described, with its URL, above
-        assert (r.j_per_output_token is None) != (r.kwh_per_1000_queries is None), r
-
-
 def test_a_hostile_url_or_model_name_never_reaches_the_terminal_raw() -> None:
     run = Run.load(DATA / "run-v3-generate-text.json")
     record = window(
@@ -214,14 +200,6 @@ def test_a_hostile_url_or_model_name_never_reaches_the_terminal_raw() -> None:
     run.serving = record
     text = plain_text(run)
     assert "\x1b" not in text and "\\x1b[2J" in text and "\\x1b]0;pwned" in text
-
-
-def test_references_serving_lists_every_row_with_its_source() -> None:
-    out = call_aicarbon("references", "--serving")
-    assert out.returncode == 0
-    assert "Llama-3.1-8B-Instruct    1x NVIDIA H100    64       0.119 J/output token" in out.stdout
-    assert out.stdout.count("ML.ENERGY v3.0 (2025-12)") == 4 and "AI Energy Score (2025)" in out.stdout
-    assert "(1 inference = 10 output tokens)" in call_aicarbon("references").stdout
 
 
 def test_the_gpus_own_energy_per_token_beside_the_machines() -> None:
