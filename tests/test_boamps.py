@@ -148,3 +148,27 @@ def test_a_jobs_report_counts_every_node(validator) -> None:  # noqa: ANN001
     assert cpu["nbComponent"] == run.host.logical_cpus * 2  # two nodes
     (measure,) = document["measures"]
     assert measure["powerConsumption"] == pytest.approx(sum(n.machine_energy_j for n in run.nodes) / 3.6e6)
+
+
+def test_the_share_of_the_machine_the_run_held_goes_to_each_component(validator) -> None:  # noqa: ANN001
+    """BoAmps has no embodied field: the share (a runner's 4 of its host's 128 threads, a cpuset)
+    is how its readers amortise the hardware. GPUs measured are held whole; no share without a
+    narrowing (BoAmps reads a missing share as 1)."""
+    from aicarbon.impact.embodied import embodied
+
+    base = Run.load(DATA / "run-v3-generate-text.json")
+    host = dataclasses.replace(base.host, cpu_model="AMD EPYC 7763 64-Core Processor", logical_cpus=4,
+                               gpus=["NVIDIA H100 80GB HBM3"])  # fmt: skip
+    run = dataclasses.replace(base, host=host)
+    assert run.impact is not None
+    run.impact.embodied = embodied(run, None, 4.0)
+    out = report(run)
+    validator.validate(out)
+    shares = {c["componentType"]: c["share"] for c in out["infrastructure"]["components"]}
+    assert shares == {"cpu": pytest.approx(4 / 128), "gpu": 1.0, "ram": pytest.approx(4 / 128)}
+    bound = dataclasses.replace(base, host=dataclasses.replace(base.host, logical_cpus=8, cpus_allowed=2))
+    assert bound.impact is not None
+    bound.impact.embodied = None
+    assert {c.get("share") for c in report(bound)["infrastructure"]["components"]} == {0.25}
+    whole = dataclasses.replace(base, host=dataclasses.replace(base.host, cpus_allowed=0))
+    assert all("share" not in c for c in report(whole)["infrastructure"]["components"])

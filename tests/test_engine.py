@@ -163,6 +163,7 @@ def test_a_version_2_record_written_back_as_version_4_keeps_every_field() -> Non
     assert [p.pop("failed") for p in again["work"]["phases"]] == [None, None, None]
     assert again["sampling"].pop("extrapolated_start_s") == 0.0
     assert (again.pop("job"), again.pop("nodes"), again.pop("serving")) == (None, [], None)
+    assert again["host"].pop("cpus_allowed") == 0  # version 4: not read then
     assert again["work"].pop("unit_name") is None
     if again["impact"] is not None:
         assert again["impact"].pop("embodied") is None  # version 4: not computed then

@@ -37,7 +37,7 @@ from ..records.history import RunSummary
 from ..records.run import Run
 
 DB_NAME = "history.sqlite3"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 APPLICATION_ID = 0x41494342  # "AICB": tells an aicarbon history from another SQLite file
 BUSY_TIMEOUT_S = 30.0
 DEFAULT_MAX_RUNS = 10_000
@@ -87,6 +87,13 @@ _V3 = """
 ALTER TABLE runs ADD COLUMN nodes INTEGER NOT NULL DEFAULT 0;
 """
 
+# Version 4: the embodied emissions' range, apart from the operational ones (NULL: not computed,
+# as before record version 4, or no figure for the hardware).
+_V4 = """
+ALTER TABLE runs ADD COLUMN embodied_low_g REAL;
+ALTER TABLE runs ADD COLUMN embodied_high_g REAL;
+"""
+
 # The newest N runs stay (retention: every save, and history --prune).
 _KEEP_NEWEST = "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
 
@@ -107,10 +114,24 @@ def _backfill_v2(db: sqlite3.Connection) -> None:
         )
 
 
+def _backfill_v4(db: sqlite3.Connection) -> None:
+    """Version 4's columns for the runs saved before, from their records (those of record
+    version 4 may carry ``impact.embodied``)."""
+    for run_id, text in db.execute("SELECT id, record FROM runs").fetchall():
+        try:
+            run = Run.from_dict(json.loads(text))
+        except (ValueError, RecursionError):
+            continue
+        db.execute(
+            "UPDATE runs SET embodied_low_g = ?, embodied_high_g = ? WHERE id = ?", (*_embodied(run), run_id)
+        )
+
+
 _MIGRATIONS: dict[int, tuple[str, Callable[[sqlite3.Connection], None] | None]] = {
     1: (_V1, None),
     2: (_V2, _backfill_v2),
     3: (_V3, None),  # no record before version 3 was a job's
+    4: (_V4, _backfill_v4),
 }
 
 
@@ -193,6 +214,11 @@ def _emissions(run: Run) -> float | None:
     return run.impact.emissions_g if run.impact is not None else None
 
 
+def _embodied(run: Run) -> tuple[float | None, float | None]:
+    e = run.impact.embodied if run.impact is not None else None
+    return (e.low_g, e.high_g) if e is not None and e.parts else (None, None)
+
+
 def _sql_text(text: str | None) -> str | None:
     """Text SQLite can store: a command's bytes that were not UTF-8 (lone surrogates) become
     visible escapes (``\\udcff``) in the listing columns; the record keeps them exactly."""
@@ -227,11 +253,12 @@ def _insert(db: sqlite3.Connection, run: Run) -> int:
         _units(run),
         _emissions(run),
         len(run.nodes),
+        *_embodied(run),
     )
     cursor = db.execute(
         "INSERT INTO runs (start_utc, duration_s, exit_status, command, command_line, "
-        "energy_j, attributed_j, method, host, record, name, note, units, emissions_g, nodes) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "energy_j, attributed_j, method, host, record, name, note, units, emissions_g, nodes, "
+        "embodied_low_g, embodied_high_g) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         row,
     )
     run_id = int(cursor.lastrowid or 0)
@@ -443,7 +470,7 @@ class History:
             args.append(where.until_utc)
         sql = (
             "SELECT id, start_utc, duration_s, exit_status, command, energy_j, attributed_j, method, "
-            "host, name, note, units, emissions_g, nodes FROM runs"
+            "host, name, note, units, emissions_g, nodes, embodied_low_g, embodied_high_g FROM runs"
         )
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -470,6 +497,8 @@ class History:
                 units=r[11],
                 emissions_g=r[12],
                 nodes=r[13],
+                embodied_low_g=r[14],
+                embodied_high_g=r[15],
                 tags=tags.get(r[0], []),
             )
             for r in rows

@@ -2,15 +2,20 @@
 duration over the hardware's lifespan and by its share of it (as SCI, ISO/IEC 21031:2024, counts
 them: M = TE x TiR/EL x RR/ToR). Always kept apart from the operational emissions.
 
-- GPUs: each GPU the run measured, at its card's figure (``embodied.csv``, matched in its name),
-  share 1 (the run held it).
-- The rest of the machine: the user's figure (``--embodied-kg``), else a host row matched in the
-  CPU's model, whose share is the run's logical CPUs over the host's threads (a 4-vCPU runner
-  on a 128-thread host: 4/128); with the user's figure, the whole machine (share 1).
+- GPUs: each GPU the run measured, at its card's figure (``embodied.csv``, matched on its whole
+  name as NVML gives it), share 1 (the run held it; GPUs it did not measure are not counted).
+- The rest of the machine: the user's figure (``--embodied-kg``, the whole machine's) at the
+  share of its logical CPUs the run may use (its cpuset: ``HostRecord.cpus_allowed``); else the
+  host rows matched in the CPU's model, at the run's CPUs over the host's threads (a 4-vCPU
+  runner on a 128-thread host: 4/128). Several rows (sources, server configurations) are
+  alternatives: the range spans them, each at its own host's thread count.
 - Anything with no figure is named (``missing``), never counted as 0.
 """
 
 from __future__ import annotations
+
+import re
+from collections import Counter
 
 from ..datafiles import read_csv
 from ..records.run import EmbodiedPart, EmbodiedRecord, HostRecord, Run
@@ -23,9 +28,40 @@ def _rows(kind: str) -> list[dict[str, str]]:
     return [r for r in read_csv("embodied.csv") if r["kind"] == kind]
 
 
-def _match(kind: str, name: str) -> dict[str, str] | None:
-    lowered = name.lower()
-    return next((r for r in _rows(kind) if r["match"].lower() in lowered), None)
+def _words(name: str) -> str:
+    """A hardware name as matched: lower case, no (R)/(TM), words of letters and digits, without
+    "cpu" and "processor", padded with spaces (``Intel(R) Xeon(R) CPU E5-2670 v2 @ 2.50GHz``:
+    `` intel xeon e5 2670 v2 2 50ghz ``)."""
+    text = re.sub(r"\((r|tm)\)", " ", name.lower())
+    words = [w for w in re.split(r"[^a-z0-9]+", text) if w and w not in ("cpu", "processor")]
+    return " " + " ".join(words) + " "
+
+
+def _gpu_row(name: str) -> dict[str, str] | None:
+    """The card's row: its whole name, as NVML gives it (``NVIDIA H200`` is not ``NVIDIA H200
+    NVL``)."""
+    words = _words(name)
+    return next((r for r in _rows("gpu") if _words(r["match"]) == words), None)
+
+
+def host_rows(cpu_model: str) -> list[dict[str, str]]:
+    """The rows whose CPU the model names, as whole words not followed by another version
+    (``Xeon E5-2670`` is not ``Xeon E5-2670 v2``; ``Xeon Platinum 8280`` not ``8280L``)."""
+    model = _words(cpu_model)
+    found = []
+    for r in _rows("host"):
+        at = model.find(_words(r["match"]))
+        if at < 0:
+            continue
+        after = model[at + len(_words(r["match"])) :].split(" ", 1)[0]
+        if not re.fullmatch(r"v\d+", after):
+            found.append(r)
+    return found
+
+
+def servers() -> list[dict[str, str]]:
+    """Generic servers (Boavizta's archetypes), for a machine with no figure of its own."""
+    return _rows("server")
 
 
 def embodied(run: Run, user_kg: float | None, lifespan_years: float) -> EmbodiedRecord:
@@ -48,6 +84,12 @@ def applying(host: HostRecord, user_kg: float | None = None) -> list[str]:
         share = "" if p.share == 1 else f", share {p.share:.3g}"
         lines.append(f"{p.part}: {p.kg} kgCO2e{share} ({p.source})")
     lines += [f"{m}: no figure" for m in record.missing]
+    if any(m.startswith("the machine") for m in record.missing):
+        generic = [r for r in servers() if r["match"].startswith("platform_compute")]
+        if generic:
+            low = min(float(r["low_kg"]) for r in generic)
+            high = max(float(r["high_kg"]) for r in generic)
+            lines.append(f"a generic compute server: {low:g}-{high:g} kgCO2e ({generic[0]['source']})")
     if record.missing:
         lines.append("give the machine's with --embodied-kg KG (docs/impact.md)")
     return lines
@@ -60,24 +102,39 @@ def embodied_for(
     parts: list[EmbodiedPart] = []
     missing: list[str] = []
     for gpu in host.gpus:
-        row = _match("gpu", gpu)
+        row = _gpu_row(gpu)
         if row is None:
             missing.append(f"GPU {gpu}")
             continue
         parts.append(
             EmbodiedPart(f"GPU {gpu}", float(row["low_kg"]), float(row["high_kg"]), 1.0, row["source"])
         )
+    allowed = host.cpus_allowed or host.logical_cpus
     if user_kg is not None:
-        parts.append(EmbodiedPart("the machine (your figure)", user_kg, user_kg, 1.0, "--embodied-kg"))
+        share = min(allowed / host.logical_cpus, 1.0) if host.logical_cpus > 0 else 1.0
+        parts.append(EmbodiedPart("the machine (your figure)", user_kg, user_kg, share, "--embodied-kg"))
     else:
-        row = _match("host", host.cpu_model) if host.cpu_model else None
-        if row is None:
-            missing.append(f"the machine ({host.cpu_model or 'unknown CPU'})")
+        rows = host_rows(host.cpu_model) if host.cpu_model else []
+        if rows:
+            parts.append(_host_part(rows, allowed))
         else:
-            threads = float(row["threads"] or 0)
-            share = min(host.logical_cpus / threads, 1.0) if threads > 0 else 1.0
-            parts.append(EmbodiedPart(f"host {row['match']}", float(row["low_kg"]), float(row["high_kg"]),
-                                      share, row["source"]))  # fmt: skip
+            missing.append(f"the machine ({host.cpu_model or 'unknown CPU'})")
     low = sum(p.low_kg * p.share for p in parts) * 1000 * amortised
     high = sum(p.high_kg * p.share for p in parts) * 1000 * amortised
     return EmbodiedRecord(low_g=low, high_g=high, lifespan_years=lifespan_years, parts=parts, missing=missing)
+
+
+def _host_part(rows: list[dict[str, str]], allowed: int) -> EmbodiedPart:
+    """The host as one part: the share at the thread count most rows give it; its figure's range
+    the span of every row's figure at that row's own share, expressed at that share."""
+
+    def share_of(row: dict[str, str]) -> float:
+        threads = float(row["threads"] or 0)
+        return min(allowed / threads, 1.0) if threads > 0 else 1.0
+
+    common = Counter(r["threads"] for r in rows).most_common(1)[0][0]
+    share = share_of(next(r for r in rows if r["threads"] == common))
+    low = min(float(r["low_kg"]) * share_of(r) for r in rows) / share
+    high = max(float(r["high_kg"]) * share_of(r) for r in rows) / share
+    sources = "; ".join(dict.fromkeys(r["source"] for r in rows))
+    return EmbodiedPart(f"host {rows[0]['match']}", low, high, share, sources)

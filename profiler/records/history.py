@@ -26,6 +26,8 @@ class RunSummary:
     units: float | None = None
     emissions_g: float | None = None
     nodes: int = 0  # a job's record: how many nodes it sums up (0: a plain run)
+    embodied_low_g: float | None = None  # making the hardware, apart from emissions_g (None: not
+    embodied_high_g: float | None = None  # computed, or no figure for the hardware)
     tags: list[str] = field(default_factory=list)
 
     @property
@@ -50,4 +52,6 @@ class RunSummary:
             "energy_per_unit_j": self.energy_per_unit_j,
             "emissions_g": self.emissions_g,
             "nodes": self.nodes,
+            "embodied_low_g": self.embodied_low_g,
+            "embodied_high_g": self.embodied_high_g,
         }

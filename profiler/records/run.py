@@ -51,6 +51,7 @@ class HostRecord:
     kernel: str = ""
     cpu_id: str = ""  # "GenuineIntel family 6 model 143 stepping 8", or the Arm core part
     gpu_driver: str = ""  # the NVIDIA driver's version ("" without NVML)
+    cpus_allowed: int = 0  # the logical CPUs the run may use (its cpuset); 0: not read (before 4)
 
 
 # -- impact: emissions and water (computed by impact.py) ---------------------------------------------
@@ -102,7 +103,7 @@ class EmbodiedPart:
     part: str  # "GPU NVIDIA H100 80GB HBM3", "host AMD EPYC 7763", "the machine (your figure)"
     low_kg: float  # its manufacturing emissions, kgCO2e (a range where sources disagree)
     high_kg: float
-    share: float  # of it the run held: 1 for a GPU, vCPUs over the host's threads in a VM
+    share: float  # of it the run held: 1 for a GPU; its CPUs over the host's threads or CPUs
     source: str
 
     @property

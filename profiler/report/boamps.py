@@ -14,7 +14,11 @@ Every object the schemas require is written, from what the record knows and noth
   known to aicarbon: one empty algorithm object (the schema asks for at least one and
   requires none of its fields). ``taskDescription``: the run's name and command line.
 - ``infrastructure``: the CPU (its model, ``nbComponent`` = logical CPUs), each GPU model with
-  its count, the RAM in GB; ``infraType`` ``onPremise`` on bare metal, ``other`` in a VM (a VM
+  its count, the RAM in GB; each component's ``share`` of the physical machine where the run
+  held part of it (a VM's vCPUs over its host's threads, a cpuset: the embodied line's share;
+  the measured GPUs 1), BoAmps' way to let a reader amortise the hardware's manufacture (the
+  format has no field for embodied emissions themselves); ``infraType`` ``onPremise`` on bare
+  metal, ``other`` in a VM (a VM
   may be a public or a private cloud: aicarbon does not look it up). A job's record counts its
   nodes as rank 0's node times the node count (the record keeps only rank 0's machine facts).
 - ``environment`` (only when the grid names a country): its country, region and intensity.
@@ -144,7 +148,27 @@ def _infrastructure(run: Run) -> dict[str, Any]:
     for name, count in sorted(Counter(host.gpus).items()):
         components.append({"componentName": name, "componentType": "gpu", "nbComponent": count * nodes})
     components.append({"componentType": "ram", "nbComponent": nodes, "memorySize": host.ram_bytes / _GB})
+    share = _share(run)
+    if share is not None:
+        for c in components:
+            c["share"] = 1.0 if c["componentType"] == "gpu" else share
     return {"infraType": "other" if host.virtualised else "onPremise", "components": components}
+
+
+def _share(run: Run) -> float | None:
+    """The share of the physical machine the run held (BoAmps' ``share``, from which a reader
+    such as Boavizta amortises the hardware's manufacture): the embodied line's host share (a
+    VM's vCPUs over its host's threads; the cpuset's CPUs over the machine's), else the cpuset's;
+    None where nothing narrows the machine (BoAmps reads that as 1). Its GPUs, measured, are held
+    whole."""
+    e = run.impact.embodied if run.impact is not None else None
+    for part in e.parts if e is not None else []:
+        if not part.part.startswith("GPU "):
+            return min(max(part.share, 0.0), 1.0)
+    host = run.host
+    if 0 < host.cpus_allowed < host.logical_cpus:
+        return host.cpus_allowed / host.logical_cpus
+    return None
 
 
 def _environment(run: Run) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 import math
 
-from ..records.run import DomainRecord, Run
+from ..records.run import DomainRecord, EmbodiedRecord, Run
 from .escape import visible
 from .impact_text import ratio_text
 from .labels import label_text
@@ -80,6 +80,8 @@ def render(run: Run) -> str:
     if run.impact is not None:
         parts.append("<h2>Emissions and water</h2>")
         parts.append(_grids(run))
+        if run.impact.embodied is not None:
+            parts.append(_embodied(run.impact.embodied))
     if run.comparison is not None:
         parts.append("<h2>Compared with reference AI tasks</h2>")
         parts.append(_scale(run))
@@ -179,6 +181,34 @@ def _grids(run: Run) -> str:
                 f"<td>{_bar(100 * c.emissions_g / top, '#777')}</td></tr>"
             )
         rows.append("</table>")
+    return "".join(rows)
+
+
+def _embodied(e: EmbodiedRecord) -> str:
+    """Making the hardware, apart from the CO2e above: the range, each part with its figure,
+    share and source, and what has no figure (never a silent 0)."""
+    rows = ["<h3>Embodied: making the hardware (not in the CO2e above)</h3>"]
+    if e.parts:
+        span = fmt_mass_g(e.low_g)
+        if e.low_g != e.high_g:
+            span += f" to {fmt_mass_g(e.high_g)}"
+        rows.append(f"<p>About {h(span)} CO2e, amortised over a {e.lifespan_years:g}-year lifespan.</p>")
+        rows.append(
+            '<table><tr><th>Part</th><th class="n">kgCO2e</th><th class="n">share</th><th>source</th></tr>'
+        )
+        for p in e.parts:
+            rows.append(
+                f'<tr><td>{h(p.part)}</td><td class="n">{h(p.kg)}</td>'
+                f'<td class="n">{p.share:.3g}</td><td>{h(p.source)}</td></tr>'
+            )
+        rows.append("</table>")
+    else:
+        rows.append("<p>Not counted: no figure for this hardware.</p>")
+    if e.missing:
+        rows.append(
+            f"<p>No figure for {h(', '.join(e.missing))}: give the machine's with "
+            "<code>--embodied-kg KG</code>.</p>"
+        )
     return "".join(rows)
 
 

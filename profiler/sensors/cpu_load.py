@@ -81,6 +81,15 @@ def logical_cpus() -> int:
     return os.cpu_count() or 1  # the logical CPUs, as psutil.cpu_count(logical=True) counts them
 
 
+def cpus_allowed() -> int:
+    """The logical CPUs this process may run on: its affinity, which a cgroup's cpuset, Slurm's
+    task binding or ``taskset`` narrow (all of them where the platform cannot say)."""
+    try:
+        return len(os.sched_getaffinity(0)) or logical_cpus()
+    except (AttributeError, OSError):
+        return logical_cpus()
+
+
 def memory_in_use_bytes() -> tuple[int, int]:
     """(bytes in use = total - available, total bytes), from the first lines of
     /proc/meminfo (psutil parses all fifty of them); psutil elsewhere."""

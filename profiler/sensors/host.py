@@ -7,7 +7,7 @@ import socket
 
 from ..records.run import HostRecord
 from .cpu_info import CpuInfo
-from .cpu_load import logical_cpus, memory_in_use_bytes
+from .cpu_load import cpus_allowed, logical_cpus, memory_in_use_bytes
 
 
 def cpu_id(cpu: CpuInfo) -> str:
@@ -30,6 +30,7 @@ def host_info(cpu: CpuInfo, gpus: list[str] | None = None, gpu_driver: str = "")
         kernel=platform.release(),
         cpu_id=cpu_id(cpu),
         gpu_driver=gpu_driver,
+        cpus_allowed=cpus_allowed(),
     )
 
 
