@@ -9,7 +9,7 @@ from rich.cells import cell_len
 from ..records.history import RunSummary
 from .escape import visible
 from .terminal import shorten
-from .units import fmt_duration, fmt_energy, fmt_mass_g
+from .units import fmt_duration, fmt_energy, fmt_mass_range_g
 
 WIDTH = 80
 
@@ -40,10 +40,7 @@ def render(runs: list[RunSummary], where: Path) -> str:
         if r.units:
             extra.append(f"{fmt_energy(r.energy_j / r.units)} per unit ({r.units:g})")
         if r.embodied_low_g is not None and r.embodied_high_g is not None:
-            span = fmt_mass_g(r.embodied_low_g)
-            if r.embodied_high_g != r.embodied_low_g:
-                span += f" to {fmt_mass_g(r.embodied_high_g)}"
-            extra.append(f"embodied ~{span} CO2e")
+            extra.append(f"embodied ~{fmt_mass_range_g(r.embodied_low_g, r.embodied_high_g)} CO2e")
         if r.name:
             extra.append(f"name: {r.name}")
         if r.note:

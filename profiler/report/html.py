@@ -18,7 +18,7 @@ from .escape import visible
 from .impact_text import ratio_text
 from .labels import label_text
 from .terminal import detail_lines, how_measured, phase_groups
-from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_power
+from .units import energy_unit, fmt_duration, fmt_energy, fmt_mass_g, fmt_mass_range_g, fmt_power
 
 # Colour-blind-safe (Okabe & Ito, 2008), one per domain in turn.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#F0E442", "#000000")
@@ -189,9 +189,7 @@ def _embodied(e: EmbodiedRecord) -> str:
     share and source, and what has no figure (never a silent 0)."""
     rows = ["<h3>Embodied: making the hardware (not in the CO2e above)</h3>"]
     if e.parts:
-        span = fmt_mass_g(e.low_g)
-        if e.low_g != e.high_g:
-            span += f" to {fmt_mass_g(e.high_g)}"
+        span = fmt_mass_range_g(e.low_g, e.high_g)
         rows.append(f"<p>About {h(span)} CO2e, amortised over a {e.lifespan_years:g}-year lifespan.</p>")
         rows.append(
             '<table><tr><th>Part</th><th class="n">kgCO2e</th><th class="n">share</th><th>source</th></tr>'

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..records.run import ComparisonRecord, EmbodiedRecord, ImpactRecord
-from .units import fmt_count, fmt_energy, fmt_mass_g, fmt_volume_l
+from .units import fmt_count, fmt_energy, fmt_mass_g, fmt_mass_range_g, fmt_volume_l
 
 BAR_WIDTH = 24
 SET_GRID_HINT = "set your grid with --country ISO3 (e.g. FRA) or AICARBON_COUNTRY"
@@ -39,9 +39,7 @@ def embodied_lines(e: EmbodiedRecord) -> list[str]:
     """Making the hardware, apart from the operational CO2e above: the amortised range, what it
     covers, and what has no figure."""
     if e.parts:
-        span = (
-            fmt_mass_g(e.low_g) if e.low_g == e.high_g else f"{fmt_mass_g(e.low_g)} to {fmt_mass_g(e.high_g)}"
-        )
+        span = fmt_mass_range_g(e.low_g, e.high_g)
         lines = [
             f"Embodied ~{span} CO2e (making the hardware, {e.lifespan_years:g}-year lifespan; not in CO2e)"
         ]

@@ -75,6 +75,11 @@ def fmt_mass_g(grams: float) -> str:
     return f"{_num(grams / 1e6)} t"
 
 
+def fmt_mass_range_g(low_g: float, high_g: float) -> str:
+    """A CO2e range: ``12.5 g to 40.0 g``, or one mass where its ends meet."""
+    return fmt_mass_g(low_g) if low_g == high_g else f"{fmt_mass_g(low_g)} to {fmt_mass_g(high_g)}"
+
+
 def fmt_volume_l(litres: float) -> str:
     return f"{_num(litres * 1000)} mL" if litres < 1.0 else f"{_num(litres)} L"
 
