@@ -98,13 +98,20 @@ ALTER TABLE runs ADD COLUMN embodied_high_g REAL;
 _KEEP_NEWEST = "DELETE FROM runs WHERE id NOT IN (SELECT id FROM runs ORDER BY id DESC LIMIT ?)"
 
 
-def _backfill_v2(db: sqlite3.Connection) -> None:
-    """Version 2's columns for the runs saved by version 1, from their records."""
+def _saved_records(db: sqlite3.Connection) -> Iterator[tuple[int, Run]]:
+    """Each saved run's id and record, for a migration's backfill; an unreadable record is
+    passed over (its new columns stay empty; `show` will say what is wrong)."""
     for run_id, text in db.execute("SELECT id, record FROM runs").fetchall():
         try:
             run = Run.from_dict(json.loads(text))
         except (ValueError, RecursionError):
-            continue  # an unreadable record keeps empty labels; `show` will say what is wrong
+            continue
+        yield run_id, run
+
+
+def _backfill_v2(db: sqlite3.Connection) -> None:
+    """Version 2's columns for the runs saved by version 1, from their records."""
+    for run_id, run in _saved_records(db):
         db.execute(
             "UPDATE runs SET name = ?, note = ?, units = ?, emissions_g = ? WHERE id = ?",
             (_sql_text(run.labels.name), _sql_text(run.labels.note), _units(run), _emissions(run), run_id),
@@ -117,11 +124,7 @@ def _backfill_v2(db: sqlite3.Connection) -> None:
 def _backfill_v4(db: sqlite3.Connection) -> None:
     """Version 4's columns for the runs saved before, from their records (those of record
     version 4 may carry ``impact.embodied``)."""
-    for run_id, text in db.execute("SELECT id, record FROM runs").fetchall():
-        try:
-            run = Run.from_dict(json.loads(text))
-        except (ValueError, RecursionError):
-            continue
+    for run_id, run in _saved_records(db):
         db.execute(
             "UPDATE runs SET embodied_low_g = ?, embodied_high_g = ? WHERE id = ?", (*_embodied(run), run_id)
         )
