@@ -65,17 +65,22 @@ def matching(words: list[str]) -> list[ServingReference]:
     return [r for r in references() if _key(r.model) in keys]
 
 
+def _alike(r: ServingReference, gpus: list[str]) -> tuple[bool, bool]:
+    """Whether a machine with ``gpus`` has the published run's GPU model, and that many of them."""
+    model = r.hardware.lower().removeprefix("nvidia ") in " ".join(gpus).lower()
+    return model, model and r.gpus == len(gpus)
+
+
 def closest(rows: list[ServingReference], gpus: list[str]) -> list[ServingReference]:
     """The rows of the one published setting closest to a machine with ``gpus``: ML.ENERGY's
     per-token figures before the AI Energy Score's per-query ones, then the same GPU model and
     count, then the same GPU model, then the fewest GPUs."""
     if not rows:
         return []
-    here = " ".join(gpus).lower()
 
     def distance(r: ServingReference) -> tuple[int, int, int, int]:
-        model = r.hardware.lower().removeprefix("nvidia ") in here
-        return (r.j_per_output_token is None, not model, not (model and r.gpus == len(gpus)), r.gpus or 99)
+        model, count = _alike(r, gpus)
+        return (r.j_per_output_token is None, not model, not count, r.gpus or 99)
 
     best = min(rows, key=distance).setting
     return [r for r in rows if r.setting == best]
@@ -88,16 +93,13 @@ def summary(rows: list[ServingReference]) -> str:
     first = rows[0]
     where = f"{first.model} on {first.on}"
     points = "; ".join(f"batch {r.batch} ({r.point})" for r in rows)
+    of = f"{first.source}, {first.date}, {first.task}; {points}; GPU only"
     tokens = sorted(r.j_per_output_token for r in rows if r.j_per_output_token is not None)
     if tokens:
         span = f"{tokens[0]:g}" if len(tokens) == 1 else f"{tokens[0]:g}-{tokens[-1]:g}"
-        of = f"{first.source}, {first.date}, {first.task}; {points}; GPU only"
         return f"{where}: {span} J per output token ({of})"
     kwh = first.kwh_per_1000_queries or 0.0
-    return (
-        f"{where}: {kwh:g} kWh per 1,000 queries, {kwh * 3600:.3g} J per query "
-        f"({first.source}, {first.date}, {first.task}; {points}; GPU only)"
-    )
+    return f"{where}: {kwh:g} kWh per 1,000 queries, {kwh * 3600:.3g} J per query ({of})"
 
 
 def published(run: Run) -> list[str]:
@@ -111,8 +113,7 @@ def published(run: Run) -> list[str]:
         return []
     lines = [f"published: {summary(rows)}"]
     first = rows[0]
-    gpus = " ".join(run.host.gpus).lower()
-    if first.hardware.lower().removeprefix("nvidia ") not in gpus or len(run.host.gpus) != first.gpus:
+    if not _alike(first, run.host.gpus)[1]:
         lines.append("indicative only: this machine's GPUs differ from the published run's")
     if first.j_per_output_token is None:
         lines.append("indicative only: published at batch 1 with Transformers, per query of its own dataset")
