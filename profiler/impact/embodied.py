@@ -24,8 +24,15 @@ SECONDS_PER_YEAR = 365.25 * 86400
 DEFAULT_LIFESPAN_YEARS = 4.0
 
 
-def _rows(kind: str) -> list[dict[str, str]]:
-    return [r for r in read_csv("embodied.csv") if r["kind"] == kind]
+def _rows(kind: str, table: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
+    """The data file's rows of one kind (of ``table``, the file already read, where given)."""
+    return [r for r in (read_csv("embodied.csv") if table is None else table) if r["kind"] == kind]
+
+
+def _share(allowed: int, of: float) -> float:
+    """The share of ``of`` CPUs (or threads) that ``allowed`` of them make; 1 where ``of`` is not
+    known."""
+    return min(allowed / of, 1.0) if of > 0 else 1.0
 
 
 def _words(name: str) -> str:
@@ -37,24 +44,22 @@ def _words(name: str) -> str:
     return " " + " ".join(words) + " "
 
 
-def _gpu_row(name: str) -> dict[str, str] | None:
+def _gpu_row(name: str, table: list[dict[str, str]]) -> dict[str, str] | None:
     """The card's row: its whole name, as NVML gives it (``NVIDIA H200`` is not ``NVIDIA H200
     NVL``)."""
     words = _words(name)
-    return next((r for r in _rows("gpu") if _words(r["match"]) == words), None)
+    return next((r for r in _rows("gpu", table) if _words(r["match"]) == words), None)
 
 
-def host_rows(cpu_model: str) -> list[dict[str, str]]:
+def host_rows(cpu_model: str, table: list[dict[str, str]] | None = None) -> list[dict[str, str]]:
     """The rows whose CPU the model names, as whole words not followed by another version
     (``Xeon E5-2670`` is not ``Xeon E5-2670 v2``; ``Xeon Platinum 8280`` not ``8280L``)."""
     model = _words(cpu_model)
     found = []
-    for r in _rows("host"):
-        at = model.find(_words(r["match"]))
-        if at < 0:
-            continue
-        after = model[at + len(_words(r["match"])) :].split(" ", 1)[0]
-        if not re.fullmatch(r"v\d+", after):
+    for r in _rows("host", table):
+        match = _words(r["match"])
+        at = model.find(match)
+        if at >= 0 and not re.fullmatch(r"v\d+", model[at + len(match) :].split(" ", 1)[0]):
             found.append(r)
     return found
 
@@ -101,8 +106,9 @@ def embodied_for(
     amortised = duration_s / (lifespan_years * SECONDS_PER_YEAR)
     parts: list[EmbodiedPart] = []
     missing: list[str] = []
+    table = read_csv("embodied.csv")
     for gpu in host.gpus:
-        row = _gpu_row(gpu)
+        row = _gpu_row(gpu, table)
         if row is None:
             missing.append(f"GPU {gpu}")
             continue
@@ -111,10 +117,10 @@ def embodied_for(
         )
     allowed = host.cpus_allowed or host.logical_cpus
     if user_kg is not None:
-        share = min(allowed / host.logical_cpus, 1.0) if host.logical_cpus > 0 else 1.0
+        share = _share(allowed, host.logical_cpus)
         parts.append(EmbodiedPart("the machine (your figure)", user_kg, user_kg, share, "--embodied-kg"))
     else:
-        rows = host_rows(host.cpu_model) if host.cpu_model else []
+        rows = host_rows(host.cpu_model, table) if host.cpu_model else []
         if rows:
             parts.append(_host_part(rows, allowed))
         else:
@@ -129,8 +135,7 @@ def _host_part(rows: list[dict[str, str]], allowed: int) -> EmbodiedPart:
     the span of every row's figure at that row's own share, expressed at that share."""
 
     def share_of(row: dict[str, str]) -> float:
-        threads = float(row["threads"] or 0)
-        return min(allowed / threads, 1.0) if threads > 0 else 1.0
+        return _share(allowed, float(row["threads"] or 0))
 
     common = Counter(r["threads"] for r in rows).most_common(1)[0][0]
     share = share_of(next(r for r in rows if r["threads"] == common))
